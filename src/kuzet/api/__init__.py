@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) under /api/v1: a thin adapter over the services."""

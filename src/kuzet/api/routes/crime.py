@@ -1,0 +1,7 @@
+"""API of the crime capability."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["crime"])

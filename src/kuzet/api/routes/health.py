@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import text
+
+from kuzet import __version__
+from kuzet.api.deps import installation
+from kuzet.installation import Installation
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(inst: Installation = Depends(installation)) -> dict:
+    """Liveness and readiness: the database answers."""
+    with inst.db.session() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ok", "version": __version__, "database": inst.db.engine.dialect.name}

@@ -1,0 +1,1 @@
+"""The ``kuzet`` command line (Typer + Rich): a thin adapter over the services."""

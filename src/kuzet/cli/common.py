@@ -1,0 +1,48 @@
+"""Options and output shared by every command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kuzet.config import ConfigError
+from kuzet.installation import Installation
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", envvar="KUZET_DATA_DIR", help="Data directory of the installation (default ./kuzet-data)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def open_installation(data: Path | None, *, must_exist: bool = True) -> Installation:
+    try:
+        inst = Installation.open(data)
+    except ConfigError as exc:
+        fail(str(exc))
+    if must_exist and not inst.settings.config_file.exists() and inst.settings.database_url is None:
+        fail(f"no Kuzet installation in {inst.settings.data_dir}: run `kuzet init --data {inst.settings.data_dir}`")
+    return inst
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def progress_bar(transient: bool = True) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=transient)

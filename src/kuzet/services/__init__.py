@@ -1,0 +1,1 @@
+"""Services: the work Kuzet does (accounts, access, audit, cameras, recording, analytics, …)."""

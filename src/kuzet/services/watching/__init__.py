@@ -1,0 +1,1 @@
+"""The watching capability."""

@@ -1,0 +1,1 @@
+"""Persistence: the metadata database, files on disk, the event bus."""

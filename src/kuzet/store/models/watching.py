@@ -1,0 +1,5 @@
+"""Tables of the watching capability (see its issue and docs/)."""
+
+from __future__ import annotations
+
+from kuzet.store.models.base import Base  # noqa: F401
