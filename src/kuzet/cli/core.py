@@ -241,12 +241,10 @@ def camera_import(file: Path, data: DataOpt = None, json_out: JsonOpt = False) -
 @audit_app.command("verify")
 def audit_verify(data: DataOpt = None, json_out: JsonOpt = False) -> None:
     """Check the whole hash chain; exit 1 naming the first altered or missing record."""
-    from kuzet.services import audit
-
     inst = open_installation(data)
     with progress_bar() as bar:
         task = bar.add_task("verifying the audit chain", total=None)
-        result = audit.verify(inst.db, progress=lambda n, total: bar.update(task, completed=n, total=total))
+        result = inst.verify_audit(progress=lambda n, total: bar.update(task, completed=n, total=total))
     if json_out:
         print_json({"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq,
                     "problem": result.problem})

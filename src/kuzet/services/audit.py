@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +19,7 @@ from kuzet.store.models import AuditRecord, User
 
 # An arbitrary constant: the PostgreSQL advisory lock that serialises appends to the chain.
 _PG_AUDIT_LOCK = 0x4B55_5A45
+_anchor_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,30 @@ def append(
     record = AuditRecord(**fields, prev_hash=prev, hash=record_hash(prev, fields))
     session.add(record)
     session.flush()
+    session.info["audit_tip"] = (seq, record.hash)
     return record
+
+
+def write_anchor(path: Path, seq: int, digest: str) -> None:
+    """Keep the newest (seq, hash) outside the database, so removing the newest records is detected too."""
+    with _anchor_lock:
+        try:
+            current = json.loads(path.read_text())
+            if current.get("seq", 0) >= seq:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
+        os.replace(tmp, path)
+
+
+def read_anchor(path: Path) -> tuple[int, str] | None:
+    try:
+        data = json.loads(path.read_text())
+        return int(data["seq"]), str(data["hash"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
 
 
 @dataclass
@@ -83,8 +111,12 @@ class VerifyResult:
     problem: str | None = None
 
 
-def verify(db: Database, progress=None) -> VerifyResult:  # noqa: ANN001
-    """Walk the chain from the first record; report the first record whose hash or link does not hold."""
+def verify(db: Database, progress=None, anchor: tuple[int, str] | None = None) -> VerifyResult:  # noqa: ANN001
+    """Walk the chain from the first record; report the first record whose hash or link does not hold.
+
+    ``anchor`` is the newest (seq, hash) this installation wrote (``<data>/audit.anchor``): without it, deleting the
+    newest records would leave a shorter but valid chain.
+    """
     with db.session() as session:
         total = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
         prev = GENESIS
@@ -110,4 +142,11 @@ def verify(db: Database, progress=None) -> VerifyResult:  # noqa: ANN001
             checked += 1
             if progress:
                 progress(checked, total)
+            if anchor and rec.seq == anchor[0] and rec.hash != anchor[1]:
+                return VerifyResult(False, checked, rec.seq, rec.id,
+                                    f"record #{rec.seq} differs from the anchor kept outside the database")
+        if anchor and anchor[0] >= expected_seq:
+            return VerifyResult(False, checked, expected_seq, None,
+                                f"records #{expected_seq}..#{anchor[0]} are missing (the anchor outside the database "
+                                f"says the log reached #{anchor[0]})")
         return VerifyResult(True, checked)
