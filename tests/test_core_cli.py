@@ -55,3 +55,17 @@ def test_demo_seed_is_idempotent_and_lists_accounts(tmp_path: Path) -> None:
     assert again.returncode == 0
     assert len(json.loads(kuzet("camera", "list", "--json", data=data).stdout)) == len(cameras)
     assert kuzet("audit", "verify", data=data).returncode == 0
+
+
+def test_server_logs_never_carry_tokens_or_camera_passwords() -> None:
+    import logging
+
+    from kuzet.cli.core import SecretFilter
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                               ("1.2.3.4", "GET", "/api/v1/cameras/1/live.m3u8?token=SECRET&x=1", "1.1", 200), None)
+    SecretFilter().filter(record)
+    assert "SECRET" not in record.getMessage() and "x=1" in record.getMessage()
+    record = logging.LogRecord("kuzet", logging.ERROR, "", 0, "cannot open rtsp://admin:pw123@10.0.0.5/s", (), None)
+    SecretFilter().filter(record)
+    assert "pw123" not in record.getMessage()

@@ -59,7 +59,30 @@ def _run_server(inst: Installation, host: str, port: int, services: bool = True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(inst, run_services=services)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="websockets")
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", ws="websockets")
+    server = uvicorn.Server(config)
+    for name in ("uvicorn.access", "uvicorn.error", "kuzet"):
+        logging.getLogger(name).addFilter(SecretFilter())
+    server.run()
+
+
+class SecretFilter(logging.Filter):
+    """Tokens in query strings and passwords in URLs never reach the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from kuzet.services.cameras import redact
+
+        if record.args:
+            record.args = tuple(_scrub(redact(a)) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _scrub(redact(record.msg))
+        return True
+
+
+def _scrub(text: str) -> str:
+    import re
+
+    return re.sub(r"((?:access_)?token=)[^&\s\"]+", r"\1***", text)
 
 
 def serve(
