@@ -58,6 +58,14 @@ def create_app(inst: Installation, *, run_services: bool = False) -> FastAPI:
     for router in _capability_routers():
         api.include_router(router)
     app.include_router(api)
+
+    @app.get("/metrics", include_in_schema=False)
+    def _metrics():  # noqa: ANN202 - Prometheus scrapes the conventional path
+        from fastapi.responses import PlainTextResponse
+
+        from kuzet.services.recording.metrics import render
+
+        return PlainTextResponse(render(inst), media_type="text/plain; version=0.0.4")
     from kuzet.web import mount as mount_web
 
     mount_web(app, inst)

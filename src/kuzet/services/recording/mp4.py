@@ -1,0 +1,218 @@
+"""Just enough of ISO BMFF (MP4) to record and serve fragmented MP4 without decoding.
+
+Written by hand because the recorder needs three cheap things no maintained library offers on a byte stream: split
+a pipe of fMP4 into its init segment (ftyp+moov) and fragments (moof+mdat) as the bytes arrive, read a fragment's
+decode time / duration / keyframe flag from its ``moof``, and rewrite ``tfdt`` when fragments from several files are
+joined into one stream. PyAV/FFmpeg could do it only by demuxing every packet.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex", b"edts", b"dinf"}
+SAMPLE_NON_SYNC = 0x00010000
+CODECS = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "h265", b"hev1": "h265"}
+
+
+class Mp4Error(ValueError):
+    pass
+
+
+def iter_boxes(data: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+    """Yield (type, box start, box end) for each complete box in data[start:end]."""
+    end = len(data) if end is None else end
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            if pos + 16 > end:
+                return
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            raise Mp4Error(f"invalid box size {size} at {pos}")
+        if pos + size > end:
+            return
+        yield bytes(kind), pos, pos + size
+        pos += size
+
+
+def find_box(
+    data: bytes | memoryview, path: list[bytes], start: int = 0, end: int | None = None
+) -> tuple[int, int] | None:
+    """(start, end) of the first box along ``path`` (e.g. [b"moov", b"trak"]), searching containers only."""
+    end = len(data) if end is None else end
+    for kind, b_start, b_end in iter_boxes(data, start, end):
+        if kind == path[0]:
+            if len(path) == 1:
+                return b_start, b_end
+            return find_box(data, path[1:], b_start + 8, b_end)
+    return None
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    codec: str  # "h264", "h265", …
+    width: int
+    height: int
+    timescale: int
+
+
+def parse_init(init: bytes) -> TrackInfo:
+    """Codec, picture size and timescale of the (first video) track of an init segment."""
+    moov = find_box(init, [b"moov"])
+    if moov is None:
+        raise Mp4Error("init segment has no moov")
+    for kind, t_start, t_end in iter_boxes(init, moov[0] + 8, moov[1]):
+        if kind != b"trak":
+            continue
+        hdlr = find_box(init, [b"mdia", b"hdlr"], t_start + 8, t_end)
+        if hdlr is None or init[hdlr[0] + 16:hdlr[0] + 20] != b"vide":
+            continue
+        mdhd = find_box(init, [b"mdia", b"mdhd"], t_start + 8, t_end)
+        timescale = 90000
+        if mdhd:
+            version = init[mdhd[0] + 8]
+            off = mdhd[0] + 12 + (16 if version == 1 else 8)
+            timescale = struct.unpack_from(">I", init, off)[0]
+        stsd = find_box(init, [b"mdia", b"minf", b"stbl", b"stsd"], t_start + 8, t_end)
+        if stsd is None:
+            raise Mp4Error("video track has no stsd")
+        entry = stsd[0] + 16  # full box header (12) + entry count (4)
+        fourcc = init[entry + 4:entry + 8]
+        width, height = struct.unpack_from(">HH", init, entry + 8 + 24)
+        codec = CODECS.get(fourcc, fourcc.decode("latin-1"))
+        return TrackInfo(codec, width, height, timescale)
+    raise Mp4Error("init segment has no video track")
+
+
+@dataclass(frozen=True)
+class FragmentInfo:
+    decode_time: int  # tfdt, in the track's timescale
+    duration: int  # sum of sample durations, in the track's timescale
+    samples: int
+    keyframe: bool  # first sample is a sync sample
+
+
+def parse_moof(data: bytes | memoryview, start: int = 0, end: int | None = None) -> FragmentInfo:
+    """Decode time, duration, sample count and keyframe flag of the first track fragment of a ``moof``."""
+    moof = find_box(data, [b"moof"], start, end)
+    if moof is None:
+        raise Mp4Error("no moof")
+    traf = find_box(data, [b"traf"], moof[0] + 8, moof[1])
+    if traf is None:
+        raise Mp4Error("moof without traf")
+    default_duration = 0
+    default_flags = 0
+    decode_time = 0
+    duration = 0
+    samples = 0
+    first_flags: int | None = None
+    for kind, b_start, _b_end in iter_boxes(data, traf[0] + 8, traf[1]):
+        version = data[b_start + 8]
+        flags = int.from_bytes(data[b_start + 9:b_start + 12], "big")
+        pos = b_start + 12
+        if kind == b"tfhd":
+            pos += 4  # track id
+            if flags & 0x01:
+                pos += 8
+            if flags & 0x02:
+                pos += 4
+            if flags & 0x08:
+                default_duration = struct.unpack_from(">I", data, pos)[0]
+                pos += 4
+            if flags & 0x10:
+                pos += 4
+            if flags & 0x20:
+                default_flags = struct.unpack_from(">I", data, pos)[0]
+        elif kind == b"tfdt":
+            decode_time = struct.unpack_from(">Q" if version == 1 else ">I", data, pos)[0]
+        elif kind == b"trun":
+            count = struct.unpack_from(">I", data, pos)[0]
+            pos += 4
+            if flags & 0x01:
+                pos += 4
+            trun_first = None
+            if flags & 0x04:
+                trun_first = struct.unpack_from(">I", data, pos)[0]
+                pos += 4
+            per_sample = 4 * sum(bool(flags & f) for f in (0x100, 0x200, 0x400, 0x800))
+            for i in range(count):
+                d = default_duration
+                s_flags = default_flags
+                p = pos
+                if flags & 0x100:
+                    d = struct.unpack_from(">I", data, p)[0]
+                    p += 4
+                if flags & 0x200:
+                    p += 4
+                if flags & 0x400:
+                    s_flags = struct.unpack_from(">I", data, p)[0]
+                if i == 0 and trun_first is not None:
+                    s_flags = trun_first
+                if i == 0 and samples == 0:
+                    first_flags = s_flags
+                duration += d
+                pos += per_sample
+            samples += count
+    keyframe = first_flags is not None and not (first_flags & SAMPLE_NON_SYNC)
+    return FragmentInfo(decode_time, duration, samples, keyframe)
+
+
+def set_decode_time(moof: bytearray, decode_time: int) -> None:
+    """Rewrite the ``tfdt`` of every track fragment in a ``moof`` (in place), for joining fragments of several files."""
+    for kind, t_start, t_end in iter_boxes(moof, 8, len(moof)):
+        if kind != b"traf":
+            continue
+        tfdt = find_box(moof, [b"tfdt"], t_start + 8, t_end)
+        if tfdt is None:
+            continue
+        version = moof[tfdt[0] + 8]
+        if version == 1:
+            struct.pack_into(">Q", moof, tfdt[0] + 12, decode_time)
+        else:
+            struct.pack_into(">I", moof, tfdt[0] + 12, decode_time & 0xFFFFFFFF)
+
+
+class BoxSplitter:
+    """Feed bytes as they arrive from a pipe; get the init segment once and then whole fragments (moof+mdat).
+
+    Boxes other than ftyp/moov/moof/mdat (styp, sidx, free, …) are passed through inside the next fragment.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.init: bytes | None = None
+        self._pending_init = bytearray()
+        self._fragment = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._buf += chunk
+        out: list[bytes] = []
+        consumed = 0
+        for kind, b_start, b_end in iter_boxes(self._buf):
+            box = self._buf[b_start:b_end]
+            consumed = b_end
+            if self.init is None:
+                self._pending_init += box
+                if kind == b"moov":
+                    self.init = bytes(self._pending_init)
+                    self._pending_init.clear()
+                continue
+            self._fragment += box
+            if kind == b"mdat":
+                out.append(bytes(self._fragment))
+                self._fragment.clear()
+        if consumed:
+            del self._buf[:consumed]
+        return out
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) + len(self._fragment)

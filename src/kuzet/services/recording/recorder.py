@@ -1,0 +1,392 @@
+"""The recorder: one loop per camera that owns its recording lifecycle.
+
+connect (ffmpeg) → init segment → fragments → one-minute files + index + live fan-out → on any failure: a gap with
+its reason, capped exponential backoff (1 s → 30 s), reconnect. Wall-clock UTC comes from this machine's clock; the
+camera's timestamps only order frames inside a continuous run (docs/time.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from kuzet.config import Settings
+from kuzet.services.keys import Keyring
+from kuzet.services.recording import ffmpeg as ff
+from kuzet.services.recording.hub import Fragment, Hub
+from kuzet.services.recording.index import GapRecord, IndexWriter, repair_open_segments
+from kuzet.services.recording.ingest import Ingest
+from kuzet.services.recording.mp4 import Mp4Error, TrackInfo, parse_init, parse_moof
+from kuzet.services.recording.segments import Segment
+from kuzet.store.db import Database, utcnow
+from kuzet.store.models import Camera
+from kuzet.store.models.recording import Gap, Recording
+
+log = logging.getLogger("kuzet.recording")
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+JUMP_SECONDS = 2.0  # camera time and wall time disagree by more than this: cut
+DRIFT_SECONDS = 0.5  # at a file boundary, re-anchor when the camera clock has drifted this far
+
+
+@dataclass
+class Health:
+    state: str = "connecting"  # recording, connecting, offline, error, disabled
+    last_frame_at: datetime | None = None
+    connected_since: datetime | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    last_error: str | None = None
+    reason: str | None = None
+    reconnects: int = 0
+    window: deque = field(default_factory=lambda: deque(maxlen=200))  # (monotonic, bytes, samples)
+    recorded_bytes: int = 0
+    recorded_seconds: float = 0.0
+
+    def observe(self, size: int, samples: int) -> None:
+        self.window.append((time.monotonic(), size, samples))
+
+    def rates(self, span: float = 10.0) -> tuple[float, float]:
+        """(bits per second, frames per second) over the last ``span`` seconds."""
+        now = time.monotonic()
+        recent = [w for w in self.window if now - w[0] <= span]
+        if len(recent) < 2:
+            return 0.0, 0.0
+        elapsed = max(recent[-1][0] - recent[0][0], 1e-3)
+        body = recent[1:]
+        return sum(w[1] for w in body) * 8 / elapsed, sum(w[2] for w in body) / elapsed
+
+    def as_dict(self) -> dict:
+        bitrate, fps = self.rates()
+        uptime = (utcnow() - self.connected_since).total_seconds() if self.connected_since else 0.0
+        return {"state": self.state, "last_frame_at": self.last_frame_at, "bitrate_bps": round(bitrate),
+                "fps": round(fps, 2), "codec": self.codec, "width": self.width, "height": self.height,
+                "uptime_seconds": round(uptime, 1), "reason": self.reason, "last_error": self.last_error,
+                "reconnects": self.reconnects}
+
+
+class Timebase:
+    """Maps a run's media decode times to wall-clock UTC, anchored at arrival and cut on jumps."""
+
+    def __init__(self, timescale: int) -> None:
+        self.timescale = timescale
+        self.anchor_wall: datetime | None = None
+        self.anchor_dt = 0
+
+    def place(self, decode_time: int, duration: float, arrived: datetime) -> tuple[datetime, bool]:
+        """(wall start of the fragment, whether time jumped and the run must be cut)."""
+        observed = arrived - timedelta(seconds=duration)
+        if self.anchor_wall is None:
+            self.anchor(decode_time, observed)
+            return observed, False
+        expected = self.anchor_wall + timedelta(seconds=(decode_time - self.anchor_dt) / self.timescale)
+        if abs((expected - observed).total_seconds()) > JUMP_SECONDS:
+            self.anchor(decode_time, observed)
+            return observed, True
+        return expected, False
+
+    def anchor(self, decode_time: int, wall: datetime) -> None:
+        self.anchor_wall, self.anchor_dt = wall, decode_time
+
+    def drift(self, decode_time: int, duration: float, arrived: datetime) -> float:
+        if self.anchor_wall is None:
+            return 0.0
+        expected = self.anchor_wall + timedelta(seconds=(decode_time - self.anchor_dt) / self.timescale)
+        return (expected - (arrived - timedelta(seconds=duration))).total_seconds()
+
+
+class CameraRecorder:
+    """Records one camera's main stream and feeds its live channel."""
+
+    def __init__(self, recorder: Recorder, camera_id: int, url: str, *, record: bool = True,
+                 stream: str = "main") -> None:
+        self.recorder = recorder
+        self.camera_id = camera_id
+        self.url = url
+        self.record = record
+        self.stream = stream
+        self.health = Health()
+        self.ingest: Ingest | None = None
+        self.segment: Segment | None = None
+        self.gap: GapRecord | None = None
+        self.track: TrackInfo | None = None
+        self.timebase: Timebase | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._init: bytes | None = None
+        self._last_end: datetime | None = None
+
+    @property
+    def channel(self):  # noqa: ANN201
+        return self.recorder.hub.channel(self.camera_id, self.stream)
+
+    def start(self, last_end: datetime | None = None, open_gap: GapRecord | None = None) -> None:
+        if open_gap is not None:
+            self.gap = self.recorder.index.gap(open_gap)  # still going on since the last run
+        elif self.record and last_end is not None:
+            # Whatever happened since the last recorded moment, the recorder was not recording it.
+            self.gap = self.recorder.index.gap(GapRecord(self.camera_id, last_end, ff.RECORDER_STOPPED,
+                                                         "recorder was not running"))
+        self._task = asyncio.create_task(self._run(), name=f"camera-{self.camera_id}-{self.stream}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.ingest:
+            await self.ingest.stop()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._close_segment()
+        if self.record:
+            now = utcnow()
+            if self.gap is not None:
+                self.gap.end, self.gap.dirty = now, True
+                self.gap = self.recorder.index.gap(GapRecord(self.camera_id, now, ff.RECORDER_STOPPED,
+                                                             "recording stopped"))
+            elif self._last_end is not None:
+                self.gap = self.recorder.index.gap(GapRecord(self.camera_id, self._last_end, ff.RECORDER_STOPPED,
+                                                             "recording stopped"))
+        self.health.state = "offline"
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_START
+        settings = self.recorder.settings.recorder
+        while not self._stopping:
+            self.health.state = "connecting"
+            command = ff.ingest_command(ff.ffmpeg_binary(settings.ffmpeg), self.url, transport=settings.transport,
+                                        fragment_seconds=settings.fragment_seconds,
+                                        io_timeout_s=settings.stall_seconds)
+            self.ingest = Ingest(command, self._on_init, self._on_fragment, settings.stall_seconds)
+            attempt_start = utcnow()
+            try:
+                result = await self.ingest.run()
+            except Exception as exc:  # never let one camera take the recorder down
+                log.exception("camera %s: ingest crashed", self.camera_id)
+                result = None
+                reason, message, got_media = ff.INGEST_FAILED, str(exc), False
+            else:
+                reason, message, got_media = result.reason, result.message, result.got_media
+            if self._stopping:
+                break
+            self._close_segment()
+            self.channel.end()
+            self.health.state = "offline" if reason in (ff.UNREACHABLE, ff.STREAM_ENDED, ff.STALLED) else "error"
+            self.health.reason, self.health.last_error = reason, message
+            self.health.connected_since = None
+            self.health.reconnects += 1
+            if self.record:
+                start = self._last_end or attempt_start
+                if self.gap is None:
+                    self.gap = self.recorder.index.gap(GapRecord(self.camera_id, start, reason, message))
+                else:
+                    self.gap.reason, self.gap.message, self.gap.dirty = reason, message, True
+            log.warning("camera %s: %s (%s); retrying in %.0f s", self.camera_id, reason, message, backoff)
+            backoff = BACKOFF_START if got_media else min(backoff * 2, BACKOFF_MAX)
+            await asyncio.sleep(backoff)
+
+    # --- callbacks from the ingest (run on the event loop) --------------------------------------------------------
+
+    def _on_init(self, init: bytes) -> None:
+        try:
+            self.track = parse_init(init)
+        except Mp4Error as exc:
+            log.warning("camera %s: unreadable init segment: %s", self.camera_id, exc)
+            return
+        self._init = init
+        self.timebase = Timebase(self.track.timescale)
+        self.health.codec, self.health.width, self.health.height = self.track.codec, self.track.width, self.track.height
+        self.channel.set_init(init)
+
+    def _on_fragment(self, data: bytes) -> None:
+        if self.track is None or self.timebase is None:
+            return
+        arrived = utcnow()
+        try:
+            info = parse_moof(data)
+        except Mp4Error as exc:
+            log.warning("camera %s: unreadable fragment dropped: %s", self.camera_id, exc)
+            return
+        duration = info.duration / self.track.timescale
+        start, jumped = self.timebase.place(info.decode_time, duration, arrived)
+        if self._last_end is not None and start < self._last_end - timedelta(milliseconds=1) and not jumped:
+            start = self._last_end  # never overlap what is already recorded
+        fragment = Fragment(data, info.keyframe, start, duration, info.samples)
+        self.health.observe(len(data), info.samples)
+        self.health.last_frame_at = arrived
+        if self.health.state != "recording":
+            self.health.state = "recording"
+            self.health.connected_since = arrived
+            self.health.reason = None
+        self.channel.publish(fragment)
+        if self.record:
+            self._write(fragment, info.decode_time, jumped, arrived)
+
+    def _write(self, fragment: Fragment, decode_time: int, jumped: bool, arrived: datetime) -> None:
+        seg = self.segment
+        file_seconds = self.recorder.settings.recorder.file_seconds
+        if seg is not None and (jumped or (fragment.keyframe and seg.duration >= file_seconds)):
+            self._close_segment()
+            seg = None
+            if not jumped and fragment.keyframe and self.timebase is not None:
+                drift = self.timebase.drift(decode_time, fragment.duration, arrived)
+                if abs(drift) > DRIFT_SECONDS:
+                    observed = arrived - timedelta(seconds=fragment.duration)
+                    self.timebase.anchor(decode_time, max(observed, self._last_end or observed))
+                    fragment = Fragment(fragment.data, fragment.keyframe, max(observed, self._last_end or observed),
+                                        fragment.duration, fragment.samples)
+        if seg is None:
+            if not fragment.keyframe:
+                return  # a file starts at a keyframe
+            seg = Segment(self.camera_id, self.recorder.root, fragment.start, self._init or b"", self.track)
+            try:
+                seg.open()
+            except OSError as exc:
+                self._storage_error(exc)
+                return
+            self.segment = seg
+            self.recorder.index.track(seg)
+        if self.gap is not None:
+            self.gap.end = max(fragment.start, self.gap.start)
+            self.gap.dirty = True
+            self.gap = None
+        try:
+            seg.append(fragment, decode_time)
+        except OSError as exc:
+            self._storage_error(exc)
+            return
+        self.recorder.bytes_written += len(fragment.data)
+        self.health.recorded_bytes += len(fragment.data)
+        self.health.recorded_seconds += fragment.duration
+        self._last_end = seg.end
+
+    def _storage_error(self, exc: OSError) -> None:
+        log.error("camera %s: cannot write recording: %s", self.camera_id, exc)
+        self.health.last_error = f"storage: {exc.strerror or exc}"
+        self._close_segment()
+        self.recorder.request_retention()
+
+    def _close_segment(self) -> None:
+        if self.segment is not None:
+            self.segment.close()
+            self.recorder.index.finish(self.segment)
+            self.segment = None
+
+
+class Recorder:
+    """Supervises a ``CameraRecorder`` per enabled camera and an on-demand ingest per watched sub stream."""
+
+    def __init__(self, settings: Settings, db: Database, keys: Keyring) -> None:
+        self.settings = settings
+        self.db = db
+        self.keys = keys
+        self.root: Path = settings.recordings_path
+        self.index = IndexWriter(db)
+        self.hub = Hub(on_demand=self._on_demand)
+        self.cameras: dict[int, CameraRecorder] = {}
+        self.substreams: dict[int, CameraRecorder] = {}
+        self.urls: dict[int, tuple[str, str | None]] = {}
+        self.bytes_written = 0
+        self._reload_task: asyncio.Task | None = None
+        self._retention_wanted = asyncio.Event()
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        repaired = await asyncio.to_thread(repair_open_segments, self.db, self.root)
+        if repaired:
+            log.info("repaired %d recordings left open by the last run", repaired)
+        await self.index.start()
+        await self.reload()
+        self._reload_task = asyncio.create_task(self._reload_loop())
+
+    async def stop(self) -> None:
+        if self._reload_task:
+            self._reload_task.cancel()
+        await asyncio.gather(*(c.stop() for c in list(self.cameras.values()) + list(self.substreams.values())))
+        self.cameras.clear()
+        self.substreams.clear()
+        await self.index.stop()
+
+    def health(self, camera_id: int) -> dict | None:
+        rec = self.cameras.get(camera_id)
+        return rec.health.as_dict() if rec else None
+
+    def request_retention(self) -> None:
+        self._retention_wanted.set()
+
+    def _open_gaps(self) -> dict[int, GapRecord]:
+        """Gaps a previous run left open: they go on until this run records again."""
+        with self.db.session() as session:
+            return {g.camera_id: GapRecord(g.camera_id, g.start_at, g.reason, g.message, row_id=g.id, dirty=False)
+                    for g in session.scalars(select(Gap).where(Gap.end_at.is_(None)).order_by(Gap.start_at))}
+
+    def _last_ends(self) -> dict[int, datetime]:
+        with self.db.session() as session:
+            return dict(session.execute(select(Recording.camera_id, func.max(Recording.end_at))
+                                        .group_by(Recording.camera_id)).all())
+
+    def _enabled(self) -> dict[int, tuple[str, str | None]]:
+        from kuzet.services.cameras import stream_url
+
+        out = {}
+        with self.db.session() as session:
+            for cam in session.scalars(select(Camera).where(Camera.enabled.is_(True))):
+                try:
+                    out[cam.id] = (stream_url(cam, self.keys, "main"), stream_url(cam, self.keys, "sub"))
+                except Exception as exc:  # an undecryptable camera must not stop the others
+                    log.error("camera %s: cannot read its stream URL: %s", cam.id, exc)
+        return out
+
+    async def reload(self) -> None:
+        wanted = await asyncio.to_thread(self._enabled)
+        last_ends = await asyncio.to_thread(self._last_ends)
+        open_gaps = await asyncio.to_thread(self._open_gaps)
+        for camera_id in [c for c in self.cameras if c not in wanted or wanted[c] != self.urls.get(c)]:
+            await self.cameras.pop(camera_id).stop()
+            sub = self.substreams.pop(camera_id, None)
+            if sub:
+                await sub.stop()
+        self.urls = wanted
+        if not self.settings.recorder.enabled:
+            return
+        for camera_id, (main, _sub) in wanted.items():
+            if camera_id not in self.cameras:
+                rec = CameraRecorder(self, camera_id, main)
+                self.cameras[camera_id] = rec
+                rec.start(last_ends.get(camera_id), open_gaps.get(camera_id))
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("camera reload failed")
+
+    async def _on_demand(self, camera_id: int, stream: str, wanted: bool) -> None:
+        if stream != "sub":
+            return
+        urls = self.urls.get(camera_id)
+        if wanted and camera_id not in self.substreams and urls and urls[1]:
+            rec = CameraRecorder(self, camera_id, urls[1], record=False, stream="sub")
+            self.substreams[camera_id] = rec
+            rec.start()
+        elif not wanted and camera_id in self.substreams:
+            await self.substreams.pop(camera_id).stop()
+
+    def resolve_stream(self, camera_id: int, stream: str) -> str:
+        """The stream to subscribe to: a camera without a sub stream serves its main stream for tiles too."""
+        urls = self.urls.get(camera_id)
+        if stream == "sub" and (urls is None or urls[1] is None):
+            return "main"
+        return stream
