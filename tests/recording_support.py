@@ -59,8 +59,9 @@ def ffprobe(path: Path) -> dict:
     import json
 
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-show_entries", "format=duration:stream=nb_read_packets,codec_name",
-         "-of", "json", str(path)], capture_output=True, text=True, timeout=60)
+        ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
+         "format=duration:stream=nb_read_packets,codec_name", "-of", "json", str(path)],
+        capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     return {"duration": float(data["format"]["duration"]), "packets": int(data["streams"][0]["nb_read_packets"]),

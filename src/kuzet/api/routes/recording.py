@@ -47,7 +47,8 @@ def camera_health(camera_id: int, request: Request, who: Caller = Depends(caller
         health = {"state": "disabled" if not enabled else "offline", "last_frame_at": None, "bitrate_bps": 0,
                   "fps": 0.0, "codec": None, "width": None, "height": None, "uptime_seconds": 0.0,
                   "reason": None if enabled else "disabled",
-                  "last_error": None if recorder or not enabled else "recorder not running", "reconnects": 0}
+                  "last_error": None if recorder or not enabled else "recorder not running", "reconnects": 0,
+                  "recorded_bytes": 0, "recorded_seconds": 0.0}
     return {"camera_id": camera_id, **health}
 
 

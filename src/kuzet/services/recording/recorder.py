@@ -72,7 +72,8 @@ class Health:
         return {"state": self.state, "last_frame_at": self.last_frame_at, "bitrate_bps": round(bitrate),
                 "fps": round(fps, 2), "codec": self.codec, "width": self.width, "height": self.height,
                 "uptime_seconds": round(uptime, 1), "reason": self.reason, "last_error": self.last_error,
-                "reconnects": self.reconnects}
+                "reconnects": self.reconnects, "recorded_bytes": self.recorded_bytes,
+                "recorded_seconds": round(self.recorded_seconds, 3)}
 
 
 class Timebase:

@@ -94,7 +94,15 @@ class Retention:
                 report.blocked = "the volume is full and every remaining file is open or on evidence hold"
                 log.error(report.blocked)
                 break
-            freed = self._delete([tuple(r) for r in rows], report, "volume")
+            need = max(total - storage.max_bytes if storage.max_bytes is not None else 0,
+                       storage.min_free_bytes - free, 1)
+            chosen, size = [], 0
+            for row in rows:  # oldest first, only as many as needed
+                chosen.append(tuple(row))
+                size += row[2]
+                if size >= need:
+                    break
+            freed = self._delete(chosen, report, "volume")
             total -= freed
             free = shutil.disk_usage(self.root).free
         report.archive_bytes, report.free_bytes = total, free
