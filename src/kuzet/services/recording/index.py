@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from kuzet.services.recording.mp4 import BoxSplitter, Mp4Error, parse_init, parse_moof
 from kuzet.services.recording.segments import Segment, pack_keyframes
@@ -35,7 +35,7 @@ class GapRecord:
 
 
 class IndexWriter:
-    def __init__(self, db: Database, interval: float = 1.0) -> None:
+    def __init__(self, db: Database, interval: float = 2.0) -> None:
         self.db = db
         self.interval = interval
         self.segments: list[Segment] = []  # open, or closed and not yet written
@@ -105,24 +105,35 @@ class IndexWriter:
             self.gaps = [g for g in self.gaps if g.end is None or g.dirty]
 
     def _write(self, snapshot: list[tuple[Segment, dict]], gaps: list[tuple[GapRecord, dict]]) -> None:
+        """One transaction: new rows inserted one by one (their ids are needed), updates as one executemany."""
+        updates = []
+        gap_updates = []
         with self.db.session() as session:
             for seg, values in snapshot:
                 if seg.row_id is None:
-                    row = Recording(**values)
-                    session.add(row)
-                    session.flush()
-                    seg.row_id = row.id
+                    seg.row_id = session.execute(insert(Recording).values(**values).returning(Recording.id)).scalar()
                 else:
-                    session.execute(update(Recording).where(Recording.id == seg.row_id).values(**values))
+                    updates.append({"rid": seg.row_id, **values})
             for gap, values in gaps:
                 if gap.row_id is None:
-                    row = Gap(**values)
-                    session.add(row)
-                    session.flush()
-                    gap.row_id = row.id
+                    gap.row_id = session.execute(insert(Gap).values(**values).returning(Gap.id)).scalar()
                 else:
-                    session.execute(update(Gap).where(Gap.id == gap.row_id).values(
-                        end_at=values["end_at"], reason=values["reason"], message=values["message"]))
+                    gap_updates.append({"gid": gap.row_id, "end_at": values["end_at"], "reason": values["reason"],
+                                        "message": values["message"]})
+            if updates:
+                session.connection().execute(_UPDATE_RECORDING, updates)
+            if gap_updates:
+                session.connection().execute(_UPDATE_GAP, gap_updates)
+
+
+_UPDATE_RECORDING = (
+    update(Recording.__table__).where(Recording.__table__.c.id == bindparam("rid"))
+    .values({c: bindparam(c) for c in ("end_at", "bytes", "fragments", "media_seconds", "keyframes", "state")})
+)
+_UPDATE_GAP = (
+    update(Gap.__table__).where(Gap.__table__.c.id == bindparam("gid"))
+    .values({c: bindparam(c) for c in ("end_at", "reason", "message")})
+)
 
 
 def _row_values(seg: Segment, state: str) -> dict:
