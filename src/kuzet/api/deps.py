@@ -50,7 +50,20 @@ class Caller:
 
 
 def caller(request: Request, inst: Installation = Depends(installation)) -> Caller:
-    token, via = presented_token(request)
+    return _authenticate(request, inst, presented_token(request))
+
+
+def media_caller(request: Request, inst: Installation = Depends(installation)) -> Caller:
+    """Like ``caller``, but also accepts ``?token=`` for players that cannot send headers (VLC, ffplay, TVs).
+
+    Only media GET endpoints use it; the server's logs redact the token (cli/core.py SecretFilter).
+    """
+    token = request.query_params.get("token")
+    return _authenticate(request, inst, (token, "query") if token else presented_token(request))
+
+
+def _authenticate(request: Request, inst: Installation, presented: tuple[str | None, str]) -> Caller:
+    token, via = presented
     if not token:
         raise ApiError(401, "authentication required", headers={"WWW-Authenticate": "Bearer"})
     with inst.db.session() as session:

@@ -134,3 +134,19 @@ def may_administer(user: User, what: str) -> bool:
         "organisation": set(),
     }
     return role in table.get(what, set())
+
+
+def legal_basis_for(session: Session, user: User, camera: Camera, right: Right,
+                    now: datetime | None = None) -> str:
+    """The legal basis of a grant that gives ``user`` ``right`` on ``camera`` (for the audit record of a view)."""
+    if is_platform_admin(user):
+        return "platform administration"
+    place = session.get(Place, camera.place_id)
+    grants = session.scalars(select(Grant).where(active_grant_filter(user, now))).all()
+    paths = _paths(session, {g.place_id for g in grants if g.place_id})
+    for g in grants:
+        covers = g.camera_id == camera.id or (
+            g.place_id is not None and place is not None and place.path.startswith(paths.get(g.place_id, "\0")))
+        if covers and right in parse_rights(g.rights):
+            return g.legal_basis
+    return ""

@@ -55,6 +55,7 @@ class Piece:
     byte_start: int
     byte_end: int
     codec: str | None
+    wall_start: datetime  # wall-clock time of the piece's first fragment
 
 
 def plan_window(session: Session, root: Path, camera_id: int, start: datetime, end: datetime) -> list[Piece]:
@@ -64,12 +65,13 @@ def plan_window(session: Session, root: Path, camera_id: int, start: datetime, e
     pieces = []
     for i, row in enumerate(rows):
         keyframes = unpack_keyframes(row.keyframes)
-        byte_start = row.init_size
+        byte_start, first_ms = row.init_size, 0
         if i == 0 and keyframes:
             target_ms = (start - row.start_at).total_seconds() * 1000
-            before = [off for ms, off in keyframes if ms <= target_ms]
-            byte_start = before[-1] if before else keyframes[0][1]
-        pieces.append(Piece(root / row.path, row.start_at, row.init_size, byte_start, row.bytes, row.codec))
+            before = [(ms, off) for ms, off in keyframes if ms <= target_ms]
+            first_ms, byte_start = before[-1] if before else keyframes[0]
+        pieces.append(Piece(root / row.path, row.start_at, row.init_size, byte_start, row.bytes, row.codec,
+                            row.start_at + timedelta(milliseconds=first_ms)))
     return pieces
 
 

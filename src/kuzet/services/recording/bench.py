@@ -182,6 +182,17 @@ def run_record_benchmark(cameras: int, seconds: int, *, ceiling: bool = True, pr
                                stdout=subprocess.PIPE, start_new_session=True)
         assert rec.stdout is not None
         rec.stdout.readline()
+        # Measure only once every camera records (150 ffmpeg connecting at once take a while on 2 cores).
+        from sqlalchemy import distinct, func, select
+
+        from kuzet.store.models.recording import Recording
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with inst.db.session() as s:
+                if (s.scalar(select(func.count(distinct(Recording.camera_id)))) or 0) >= cameras:
+                    break
+            time.sleep(1)
         time.sleep(warmup)
         window_start = utcnow()
         m = _measure(rec.pid, seconds, 0)
@@ -193,10 +204,6 @@ def run_record_benchmark(cameras: int, seconds: int, *, ceiling: bool = True, pr
         with inst.db.session() as s:
             for cam in ids:
                 recorded += timeline(s, cam, window_start, window_end)["recorded_seconds"]
-            from sqlalchemy import func, select
-
-            from kuzet.store.models.recording import Recording
-
             files = s.scalar(select(func.count()).select_from(Recording)) or 0
             fragments = s.scalar(select(func.sum(Recording.fragments))) or 0
             total_bytes = s.scalar(select(func.sum(Recording.bytes))) or 0

@@ -1,0 +1,213 @@
+"""Watching through the API with the recorder running on real RTSP cameras: live over WebSocket and HLS, archive
+HLS and MP4 clips, sealed evidence exports, and the audit trail of every view."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from kuzet.installation import Installation
+from kuzet.store.db import utcnow
+from tests.conftest import login
+from tests.recording_support import ThreadedSim, ffprobe
+from tests.watching_support import streaming_demo
+
+pytestmark = pytest.mark.media
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Installation, TestClient]]:
+    from kuzet.api.app import create_app
+
+    sim = ThreadedSim(4)
+    inst = streaming_demo(tmp_path_factory.mktemp("watching") / "data", sim)
+    with TestClient(create_app(inst, run_services=True)) as client:
+        recorder = inst.extras["recorder"]
+        deadline = time.time() + 40
+        live = [inst.extras["city"].cameras[s] for s in ("b1e1", "b1yard", "b3e1", "d1street1")]
+        while time.time() < deadline and not all((recorder.health(c) or {}).get("state") == "recording"
+                                                 for c in live):
+            time.sleep(0.3)
+        time.sleep(8)  # some archive to watch
+        yield inst, client
+    inst.close()
+    sim.close()
+
+
+def _cam(inst: Installation, slug: str) -> int:
+    return inst.extras["city"].cameras[slug]
+
+
+def test_live_websocket_gives_init_and_fragments_to_granted_users_only(served) -> None:  # noqa: ANN001
+    inst, client = served
+    own, other = _cam(inst, "b1e1"), _cam(inst, "b3e1")
+    client.post("/api/v1/auth/login", json={"username": "resident1", "password": "demo"})
+    with client.websocket_connect(f"/api/v1/cameras/{own}/live") as ws:
+        header = json.loads(ws.receive_text())
+        assert header["type"] == "init" and header["codec"] == "h264"
+        assert header["mime"].startswith('video/mp4; codecs="avc1.')
+        init = ws.receive_bytes()
+        assert init[4:8] == b"ftyp" and b"moov" in init
+        first = ws.receive_bytes()
+        assert first[4:8] == b"moof"
+        for _ in range(3):
+            assert ws.receive_bytes()[4:8] == b"moof"
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(f"/api/v1/cameras/{other}/live") as ws:
+        ws.receive_text()
+    assert info.value.code == 4404
+    client.post("/api/v1/auth/logout", headers={"X-Requested-With": "kuzet"})
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(f"/api/v1/cameras/{own}/live") as ws:
+        ws.receive_text()
+    assert info.value.code == 4401
+
+
+def test_resident_sees_duty_units_view_in_their_access_log(served) -> None:  # noqa: ANN001
+    inst, client = served
+    own = _cam(inst, "b1e1")
+    client.post("/api/v1/auth/login", json={"username": "duty1", "password": "demo"})
+    with client.websocket_connect(f"/api/v1/cameras/{own}/live") as ws:
+        ws.receive_text()
+    client.post("/api/v1/auth/logout", headers={"X-Requested-With": "kuzet"})
+    log = client.get("/api/v1/audit", params={"camera": own}, headers=login(client, "resident1")).json()
+    views = [r for r in log["items"] if r["action"] == "video.live" and r["actor_name"] == "duty1"]
+    assert views, log["items"][:5]
+    assert "дежурную часть" in views[0]["legal_basis"]
+
+
+def test_third_party_player_reads_live_hls_with_a_token(served, tmp_path: Path) -> None:  # noqa: ANN001
+    inst, client = served
+    cam = _cam(inst, "d1street1")
+    token = client.post("/api/v1/auth/tokens", json={"name": "vlc"}, headers=login(client, "center")).json()["token"]
+    playlist = client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": token})
+    assert playlist.status_code == 200, playlist.text
+    text = playlist.text
+    assert text.startswith("#EXTM3U") and "#EXT-X-MAP" in text and f"token={token}" in text
+    seg_url = [line for line in text.splitlines() if line.endswith(f"token={token}") and ".m4s" in line][-1]
+    init = client.get(f"/api/v1/cameras/{cam}/live/init.mp4", params={"token": token}).content
+    seg = client.get(seg_url).content
+    out = tmp_path / "live.mp4"
+    out.write_bytes(init + seg)
+    assert ffprobe(out)["packets"] >= 20
+    assert client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": "wrong"}).status_code == 401
+    other = client.post("/api/v1/auth/tokens", json={"name": "x"}, headers=login(client, "resident1")).json()["token"]
+    assert client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": other}).status_code == 404
+
+
+def test_archive_clip_and_vod_playlist_cut_without_reencoding(served, tmp_path: Path) -> None:  # noqa: ANN001
+    inst, client = served
+    cam = _cam(inst, "b1yard")
+    headers = login(client, "resident1")
+    end = utcnow() - timedelta(seconds=2)
+    start = end - timedelta(seconds=5)
+    response = client.get(f"/api/v1/cameras/{cam}/clip.mp4", params={"start": start.isoformat(),
+                                                                      "end": end.isoformat()}, headers=headers)
+    assert response.status_code == 200, response.text
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(response.content)
+    probed = ffprobe(clip)
+    assert probed["codec"] == "h264" and 4.4 <= probed["duration"] <= 5 + 2.6
+    first = response.headers["X-Kuzet-Start"]
+    from datetime import datetime
+
+    assert timedelta(0) <= start - datetime.fromisoformat(first) <= timedelta(seconds=2.1)  # keyframe before start
+    vod = client.get(f"/api/v1/cameras/{cam}/archive.m3u8", params={"start": start.isoformat(),
+                                                                     "end": end.isoformat()}, headers=headers)
+    assert vod.status_code == 200 and "#EXT-X-ENDLIST" in vod.text and "#EXT-X-BYTERANGE" in vod.text
+    log = client.get("/api/v1/audit", params={"camera": cam}, headers=headers).json()["items"]
+    assert {"video.clip", "video.archive"} <= {r["action"] for r in log}
+    assert client.get(f"/api/v1/cameras/{_cam(inst, 'b3e1')}/clip.mp4", params={
+        "start": start.isoformat(), "end": end.isoformat()}, headers=headers).status_code == 404
+
+
+def _wait_export(client: TestClient, export_id: str, headers: dict) -> dict:
+    for _ in range(200):
+        state = client.get(f"/api/v1/exports/{export_id}", headers=headers).json()
+        if state["state"] in ("done", "failed"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError("export did not finish")
+
+
+def _verify(bundle: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kuzet.cli.main", "export", "verify", str(bundle), *extra],
+                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+
+
+def _rewrite(bundle: Path, target: Path, member_suffix: str, offset: int) -> None:
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(target, "w") as dst:
+        for info in src.infolist():
+            data = bytearray(src.read(info))
+            if info.filename.endswith(member_suffix):
+                data[min(offset, len(data) - 1)] ^= 0x01
+            dst.writestr(info, bytes(data))
+
+
+def test_export_of_three_cameras_verifies_and_detects_tampering(served, tmp_path: Path) -> None:  # noqa: ANN001
+    inst, client = served
+    headers = login(client, "center")
+    cams = [_cam(inst, s) for s in ("b1e1", "b1yard", "d1street1")]
+    end = utcnow() - timedelta(seconds=2)
+    start = end - timedelta(seconds=5)
+    created = client.post("/api/v1/exports", headers=headers, json={
+        "cameras": cams, "start": start.isoformat(), "end": end.isoformat(), "reason": "Уголовное дело № 123 (тест)"})
+    assert created.status_code == 201, created.text
+    state = _wait_export(client, created.json()["id"], headers)
+    assert state["state"] == "done", state
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(client.get(f"/api/v1/exports/{state['id']}/bundle", headers=headers).content)
+    with zipfile.ZipFile(bundle) as zf:
+        names = {n.split("/", 1)[1] for n in zf.namelist()}
+        manifest = json.loads(zf.read(f"{state['id']}/manifest.json"))
+        verify_text = zf.read(f"{state['id']}/VERIFY.txt").decode()
+    assert {f"camera-{c}.mp4" for c in cams} <= names
+    assert {"manifest.json", "manifest.sig", "public_key.pem", "VERIFY.txt", "SHA256SUMS"} <= names
+    assert "sha256sum -c SHA256SUMS" in verify_text and "openssl pkeyutl -verify" in verify_text
+    assert manifest["reason"] == "Уголовное дело № 123 (тест)" and manifest["exported_by"]["username"] == "center"
+    assert [c["camera_id"] for c in manifest["cameras"]] == sorted(cams)
+    assert all(c["lat"] is not None and c["place"]["name"] for c in manifest["cameras"])
+    assert "recorder host" in manifest["clock_source"]
+    ok = _verify(bundle, "--data", str(inst.settings.data_dir))
+    assert ok.returncode == 0, ok.stderr
+    for member, offset, expected in ((f"camera-{cams[1]}.mp4", 5000, f"camera-{cams[1]}.mp4"),
+                                     ("manifest.json", 40, "manifest.json")):
+        bad = tmp_path / f"bad-{member}.zip"
+        _rewrite(bundle, bad, member, offset)
+        out = _verify(bad)
+        assert out.returncode == 1 and expected in out.stderr, out.stderr
+    # the exported window is on evidence hold: even a retention that wants everything gone keeps it
+    from sqlalchemy import select
+
+    from kuzet.services.recording.retention import Retention
+    from kuzet.store.models.recording import Recording
+
+    inst.settings.storage.max_bytes = 1
+    try:
+        Retention(inst.settings, inst.db).run()
+    finally:
+        inst.settings.storage.max_bytes = None
+    with inst.db.session() as session:
+        for cam in cams:
+            kept = session.scalars(select(Recording).where(Recording.camera_id == cam, Recording.start_at < end,
+                                                           Recording.end_at > start)).all()
+            assert kept, f"camera {cam}: held recording deleted"
+    refetched = client.get(f"/api/v1/exports/{state['id']}/bundle", headers=headers)
+    assert refetched.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(refetched.content)).testzip() is None
+    # a resident may not export another building's camera, and an export needs a reason
+    resident = login(client, "resident1")
+    assert client.post("/api/v1/exports", headers=resident, json={
+        "cameras": [_cam(inst, "b3e1")], "start": start.isoformat(), "end": end.isoformat(),
+        "reason": "x"}).status_code == 404
+    assert client.post("/api/v1/exports", headers=headers, json={
+        "cameras": cams, "start": start.isoformat(), "end": end.isoformat(), "reason": " "}).status_code == 422
