@@ -1,16 +1,24 @@
-"""The web console: server-rendered pages with small ES modules, in Russian, Kazakh and English."""
+"""The web console: server-rendered pages (Jinja2) with small ES modules, in Russian, Kazakh and English.
+
+See ``web/README.md`` for how a capability adds its pages.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from kuzet.installation import Installation
+from kuzet.web.render import STATIC
 
 
 def mount(app: FastAPI, inst: Installation) -> None:
-    """Attach the console's pages and static files to the app (filled in by the watching capability)."""
-    from fastapi.responses import RedirectResponse
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    from kuzet.web import pages
 
-    @app.get("/", include_in_schema=False)
-    def _root() -> RedirectResponse:
-        return RedirectResponse("/api/v1/docs")
+    for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda m: (m.name != "core", m.name)):
+        module = importlib.import_module(f"kuzet.web.pages.{info.name}")
+        app.include_router(module.router, include_in_schema=False)

@@ -313,3 +313,109 @@ def export_bundle(export_id: str, who: Caller = Depends(caller),
                          camera_id=camera_id, legal_basis=export.reason)
     return FileResponse(inst.settings.data_dir / export.path, media_type="application/zip",
                         filename=f"kuzet-evidence-{export.id}.zip")
+
+
+# --- video wall layouts and the map -----------------------------------------------------------------------------
+
+class LayoutIn(BaseModel):
+    name: str
+    grid: int
+    cameras: list[int | None]
+
+
+@router.get("/layouts")
+def list_layouts(who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> list[dict]:
+    from sqlalchemy import select
+
+    from kuzet.store.models.watching import WallLayout
+
+    with inst.db.session() as session:
+        rows = session.scalars(select(WallLayout).where(WallLayout.user_id == who.user.id).order_by(WallLayout.name))
+        return [{"id": r.id, "name": r.name, "grid": r.grid, "cameras": r.cameras} for r in rows]
+
+
+@router.post("/layouts", status_code=201)
+def save_layout(body: LayoutIn, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    """Save (or replace, by name) a video wall layout of 1, 4, 9 or 16 tiles."""
+    from sqlalchemy import select
+
+    from kuzet.store.models.watching import WallLayout
+
+    if body.grid not in (1, 4, 9, 16) or len(body.cameras) > body.grid:
+        raise ApiError(422, "grid must be 1, 4, 9 or 16 with at most that many cameras")
+    name = body.name.strip()[:100]
+    if not name:
+        raise ApiError(422, "a layout needs a name")
+    with inst.db.session() as session:
+        for camera_id in body.cameras:
+            if camera_id is not None:
+                camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+        row = session.scalar(select(WallLayout).where(WallLayout.user_id == who.user.id, WallLayout.name == name))
+        if row is None:
+            row = WallLayout(user_id=who.user.id, name=name)
+            session.add(row)
+        row.grid, row.cameras = body.grid, list(body.cameras)
+        session.flush()
+        return {"id": row.id, "name": row.name, "grid": row.grid, "cameras": row.cameras}
+
+
+@router.delete("/layouts/{layout_id}", status_code=204)
+def delete_layout(layout_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> None:
+    from kuzet.store.models.watching import WallLayout
+
+    with inst.db.session() as session:
+        row = session.get(WallLayout, layout_id)
+        if row is None or row.user_id != who.user.id:
+            raise not_found("layout not found")
+        session.delete(row)
+
+
+def view_sector(lat: float, lon: float, bearing: float | None, fov: float | None, radius: float) -> dict:
+    """GeoJSON polygon of what a camera sees: a circle sector (a full circle without bearing/field of view)."""
+    import math
+
+    points = [(lon, lat)] if bearing is not None and fov is not None and fov < 360 else []
+    start, sweep = (bearing - fov / 2, fov) if points else (0.0, 360.0)
+    steps = max(8, int(sweep / 10))
+    for i in range(steps + 1):
+        a = math.radians(start + sweep * i / steps)
+        dlat = radius * math.cos(a) / 111_320
+        dlon = radius * math.sin(a) / (111_320 * math.cos(math.radians(lat)))
+        points.append((lon + dlon, lat + dlat))
+    points.append(points[0])
+    return {"type": "Polygon", "coordinates": [[list(p) for p in points]]}
+
+
+@router.get("/map")
+def map_layers(who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    """GeoJSON of the caller's cameras (with state and field of view) and of streets and places around them, so the
+    map works with no tile server (police networks are closed)."""
+    from sqlalchemy import select
+
+    from kuzet.store.models import Place
+
+    features = []
+    recorder = inst.extras.get("recorder")
+    with inst.db.session() as session:
+        cams = session.scalars(access.visible_cameras(who.user)).all()
+        places = session.scalars(access.visible_places(session, who.user)).all() if cams else []
+        names = dict(session.execute(select(Place.id, Place.name)).all())
+    for p in places:
+        if p.kind == "street" and p.geometry:
+            features.append({"type": "Feature", "geometry": p.geometry,
+                             "properties": {"layer": "street", "id": p.id, "name": p.name}})
+        elif p.lat is not None and p.kind in ("district", "building", "school", "yard", "public_place", "road_point"):
+            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                             "properties": {"layer": "place", "id": p.id, "name": p.name, "kind": p.kind}})
+    for c in cams:
+        if c.lat is None:
+            continue
+        health = recorder.health(c.id) if recorder else None
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+                         "properties": {"layer": "camera", "id": c.id, "name": c.name, "kind": c.kind,
+                                        "place": names.get(c.place_id),
+                                        "state": (health or {}).get("state", "offline")}})
+        features.append({"type": "Feature",
+                         "geometry": view_sector(c.lat, c.lon, c.bearing, c.field_of_view, c.view_radius_m or 30),
+                         "properties": {"layer": "view", "id": c.id}})
+    return {"type": "FeatureCollection", "features": features, "tiles": None}

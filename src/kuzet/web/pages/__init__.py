@@ -1,0 +1,1 @@
+"""Page routers, one module per capability; each may declare ``NAV`` (a list of render.NavItem)."""

@@ -1,0 +1,18 @@
+import {t} from "./api.js";
+
+const form = document.getElementById("login-form");
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = Object.fromEntries(new FormData(form));
+  const response = await fetch("/api/v1/auth/login", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(data),
+  });
+  if (response.ok) {
+    const next = form.dataset.next || "/";
+    location.href = next.startsWith("/") ? next : "/";
+    return;
+  }
+  const box = document.getElementById("login-error");
+  box.textContent = t(response.status === 429 ? "login.throttled" : "login.failed");
+  box.hidden = false;
+});
