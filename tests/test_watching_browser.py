@@ -55,9 +55,11 @@ def test_resident_watches_own_camera_live_and_not_another(site) -> None:  # noqa
         page.wait_for_function("() => document.querySelector('video').currentTime > 0.5", timeout=20000)
         assert _playing(page)
         # a frame is really drawn: sample the picture through a canvas
-        drawn = page.evaluate("""() => { const v = document.querySelector('video'); const c = document.createElement('canvas');
+        drawn = page.evaluate("""() => {
+            const v = document.querySelector('video'); const c = document.createElement('canvas');
             c.width = 64; c.height = 36; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
-            const d = g.getImageData(0, 0, 64, 36).data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] + d[i+1] + d[i+2];
+            const d = g.getImageData(0, 0, 64, 36).data; let s = 0;
+            for (let i = 0; i < d.length; i += 4) s += d[i] + d[i+1] + d[i+2];
             return s; }""")
         assert drawn > 0
         response = page.goto(f"{base}/cameras/{city.cameras['b3e1']}")
@@ -75,8 +77,9 @@ def test_archive_seeks_to_a_chosen_instant(site) -> None:  # noqa: ANN001
         wanted = datetime.now(UTC) - timedelta(seconds=9)
         page.evaluate(f"window.KUZET.seek({wanted.isoformat()!r})")
         page.wait_for_function("() => !document.querySelector('#go-live').classList.contains('active')")
-        page.wait_for_function("() => { const v = document.querySelector('video'); return !v.paused && v.currentTime > 0; }",
-                               timeout=15000)
+        page.wait_for_function(
+            "() => { const v = document.querySelector('video'); return !v.paused && v.currentTime > 0; }",
+            timeout=15000)
         position = datetime.fromisoformat(page.evaluate("window.KUZET.position").replace("Z", "+00:00"))
         assert abs((position - wanted).total_seconds()) <= 2.0
         # clicking the timeline also starts archive playback there
@@ -99,7 +102,8 @@ def test_control_centre_nine_tile_wall_plays_every_tile(site) -> None:  # noqa: 
         # save the layout and find it again
         page.fill("#layout-name", "Район 1")
         page.click("#save-layout")
-        page.wait_for_function("() => [...document.querySelectorAll('#layouts option')].some(o => o.text === 'Район 1')")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#layouts option')].some(o => o.text === 'Район 1')")
 
 
 def test_language_switch_changes_texts_and_is_remembered(site) -> None:  # noqa: ANN001
