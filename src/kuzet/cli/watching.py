@@ -14,7 +14,34 @@ export_app = typer.Typer(help="Sealed evidence exports.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
+    from kuzet.cli.bench import bench_app
+
     app.add_typer(export_app, name="export")
+    bench_app.command("seek")(bench_seek)
+    bench_app.command("live")(bench_live)
+
+
+def bench_seek(
+    cameras: Annotated[int, typer.Option(help="Cameras in the synthetic index.")] = 100,
+    days: Annotated[int, typer.Option(help="Days of one-minute files per camera.")] = 30,
+    requests: Annotated[int, typer.Option(help="Clip requests at random instants.")] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """Archive: request-to-first-bytes at random instants of a C cameras × D days index, against a direct file read."""
+    from kuzet.services.watching.bench import run_seek_benchmark
+
+    print_json(run_seek_benchmark(cameras, days, requests, progress=None if json_out else err_console))
+
+
+def bench_live(
+    viewers: Annotated[int, typer.Option(help="WebSocket viewers of one camera.")] = 50,
+    seconds: Annotated[int, typer.Option(help="Measured seconds.")] = 15,
+    json_out: JsonOpt = False,
+) -> None:
+    """Live: server CPU with N viewers of one camera against one viewer, and time to the first fragment."""
+    from kuzet.services.watching.bench import run_live_benchmark
+
+    print_json(run_live_benchmark(viewers, seconds, progress=None if json_out else err_console))
 
 
 @export_app.command("create")
