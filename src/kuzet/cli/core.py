@@ -59,7 +59,9 @@ def _run_server(inst: Installation, host: str, port: int, services: bool = True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(inst, run_services=services)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", ws="websockets-sansio")
+    # Video does not compress: per-message deflate would only burn CPU for every live viewer.
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", ws="websockets-sansio",
+                            ws_per_message_deflate=False)
     server = uvicorn.Server(config)
     for name in ("uvicorn.access", "uvicorn.error", "kuzet"):
         logging.getLogger(name).addFilter(SecretFilter())

@@ -1,1 +1,1 @@
-"""The crime capability."""
+"""Crime analytics: registered offences joined with cameras and places."""
