@@ -149,9 +149,9 @@ def street_coverage(session: Session, streets_geojson: dict | None = None, defau
     proj = Projection(first[1], first[0])
 
     def project(geom):  # noqa: ANN001, ANN202
-        from shapely.ops import transform
+        import shapely
 
-        return transform(lambda xs, ys, zs=None: proj.to_metres(xs, ys), geom)
+        return shapely.transform(geom, lambda xy: np.column_stack(proj.to_metres(xy[:, 0], xy[:, 1])))
 
     cams = session.scalars(select(Camera).where(Camera.lat.is_not(None), Camera.enabled.is_(True))).all()
     views = []

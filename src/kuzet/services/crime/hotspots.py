@@ -79,7 +79,7 @@ def gi_star(counts: np.ndarray, permutations: int = 999, seed: int = 12345) -> d
     rows, cols = counts.shape
     w = lat2W(rows, cols, rook=False)
     w.transform = "B"
-    g = esda.G_Local(counts.ravel().astype(float), w, star=True, permutations=permutations, seed=seed)
+    g = esda.G_Local(counts.ravel().astype(float), w, transform="B", star=True, permutations=permutations, seed=seed)
     z = np.asarray(g.Zs).reshape(rows, cols)
     p = np.asarray(g.p_sim).reshape(rows, cols)
     level = np.zeros_like(z, dtype=int)
