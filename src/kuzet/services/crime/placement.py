@@ -72,12 +72,12 @@ def exact(cover: list[np.ndarray], weights: np.ndarray, k: int, time_limit: int 
     import pulp
 
     model = pulp.LpProblem("mclp", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(len(cover))]
+    x = [model.add_variable(f"x{j}", cat="Binary") for j in range(len(cover))]
     covering: dict[int, list[int]] = {}
     for j, c in enumerate(cover):
         for i in c.tolist():
             covering.setdefault(i, []).append(j)
-    y = {i: pulp.LpVariable(f"y{i}", lowBound=0, upBound=1) for i in covering}
+    y = {i: model.add_variable(f"y{i}", 0, 1) for i in covering}
     model += pulp.lpSum(float(weights[i]) * y[i] for i in covering)
     for i, js in covering.items():
         model += y[i] <= pulp.lpSum(x[j] for j in js)
