@@ -18,7 +18,20 @@ ToOpt = Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")]
 
 
 def register(app: typer.Typer) -> None:
+    from kuzet.cli.bench import bench_app
+
     app.add_typer(crime_app, name="crime")
+    bench_app.command("crime")(bench_crime)
+
+
+def bench_crime(
+    records: Annotated[int, typer.Option(help="Offence records for the dynamics report.")] = 1_000_000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Dynamics over 1,000,000 records, Gi* with 999 permutations on 10,000 cells, placement at scale."""
+    from kuzet.services.crime.bench import run_crime_benchmark
+
+    print_json(run_crime_benchmark(records, progress=None if json_out else err_console))
 
 
 def _day(text: str, name: str) -> date:
