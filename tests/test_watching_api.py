@@ -59,6 +59,8 @@ def test_live_websocket_gives_init_and_fragments_to_granted_users_only(served) -
         assert header["mime"].startswith('video/mp4; codecs="avc1.')
         init = ws.receive_bytes()
         assert init[4:8] == b"ftyp" and b"moov" in init
+        clock = json.loads(ws.receive_text())  # maps media time to wall-clock time, before the first keyframe
+        assert clock["type"] == "clock" and clock["media"] >= 0
         first = ws.receive_bytes()
         assert first[4:8] == b"moof"
         for _ in range(3):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
@@ -19,7 +20,7 @@ from kuzet.installation import Installation
 from kuzet.services import access, accounts, audit
 from kuzet.services.audit import Actor
 from kuzet.services.recording.archive import plan_window, window_fmp4
-from kuzet.services.recording.mp4 import parse_init
+from kuzet.services.recording.mp4 import parse_init, parse_moof
 from kuzet.services.watching.evidence import ExportError, create_export
 from kuzet.services.watching.hls import LiveHlsRegistry, archive_playlist
 from kuzet.store.db import utcnow
@@ -106,7 +107,14 @@ async def live_ws(websocket: WebSocket, camera_id: int, stream: str = "main") ->
                 "type": "init", "codec": info.codec, "mime": f'video/mp4; codecs="{codec_string(sub.init)}"',
                 "width": info.width, "height": info.height, "stream": stream}))
             await websocket.send_bytes(sub.init)
+            last_clock = 0.0
             async for fragment in sub:
+                if fragment.keyframe and time.monotonic() - last_clock > 5:
+                    # Media time → wall clock, so a player can show the time and measure its own latency.
+                    media = parse_moof(fragment.data).decode_time / info.timescale
+                    await websocket.send_text(json.dumps({"type": "clock", "wall": fragment.start.isoformat(),
+                                                          "media": media}))
+                    last_clock = time.monotonic()
                 await websocket.send_bytes(fragment.data)
     except TimeoutError:
         await websocket.send_text(json.dumps({"type": "error", "code": "offline", "message": "camera is offline"}))

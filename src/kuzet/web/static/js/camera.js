@@ -53,7 +53,9 @@ async function playArchive(at) {
 
 video.addEventListener("ended", () => { if (archive) playArchive(archive.until); });
 video.addEventListener("timeupdate", () => {
-  const position = archive ? new Date(archive.start.getTime() + video.currentTime * 1000) : new Date();
+  const clock = video.kuzetClock;
+  const position = archive ? new Date(archive.start.getTime() + video.currentTime * 1000)
+    : clock ? new Date(clock.wall + (video.currentTime - clock.media) * 1000) : new Date();
   window.KUZET.position = position.toISOString();
   positionLabel.textContent = fmtTime(position);
   if (archive) timeline.setPosition(position);

@@ -33,6 +33,11 @@ export class LivePlayer {
   receive(msg) {
     if (typeof msg.data === "string") {
       const header = JSON.parse(msg.data);
+      if (header.type === "clock") {
+        // wall-clock time of a media time: lets the page show the time and measure glass-to-glass latency
+        this.video.kuzetClock = {wall: Date.parse(header.wall), media: header.media};
+        return;
+      }
       if (header.type === "error") { this.onMessage(t(header.code === "offline" ? "camera.offline" : "common.error")); return; }
       if (!window.MediaSource || !MediaSource.isTypeSupported(header.mime)) {
         this.onMessage(t("camera.unsupported"));
@@ -65,6 +70,13 @@ export class LivePlayer {
       if (err.name === "QuotaExceededError") this.trim(true);
     }
     if (this.video.paused) this.video.play().catch(() => {});
+  }
+
+  /** Seconds between now and the capture time of the frame on screen (null until the server sent a clock). */
+  latency() {
+    const c = this.video.kuzetClock;
+    if (!c || !this.video.currentTime) return null;
+    return (Date.now() - (c.wall + (this.video.currentTime - c.media) * 1000)) / 1000;
   }
 
   keepLive() {
