@@ -38,7 +38,7 @@ class RecorderConfig(BaseModel):
     enabled: bool = True
     ffmpeg: str | None = None  # path to ffmpeg; default: system ffmpeg, else the imageio-ffmpeg binary
     transport: str = "tcp"
-    fragment_seconds: float = Field(1.0, gt=0, le=2.0)
+    fragment_seconds: float = Field(0.25, gt=0, le=2.0)
     file_seconds: int = Field(60, ge=5, le=60)
     stall_seconds: float = Field(10.0, gt=0)
 
@@ -167,7 +167,7 @@ min_free_bytes = 1_073_741_824               # always keep 1 GiB free
 [recorder]
 enabled = true
 transport = "tcp"        # RTSP transport: tcp or udp
-fragment_seconds = 1.0   # fMP4 fragment length; a crash loses at most one fragment
+fragment_seconds = 0.25  # fMP4 fragment length: live latency, and a crash loses at most one fragment
 file_seconds = 60        # one file per camera per minute
 stall_seconds = 10       # no frame for this long = stalled, reconnect
 

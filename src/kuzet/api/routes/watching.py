@@ -113,7 +113,7 @@ async def live_ws(websocket: WebSocket, camera_id: int, stream: str = "main") ->
                     # Media time → wall clock, so a player can show the time and measure its own latency.
                     media = parse_moof(fragment.data).decode_time / info.timescale
                     await websocket.send_text(json.dumps({"type": "clock", "wall": fragment.start.isoformat(),
-                                                          "media": media}))
+                                                          "media": media, "duration": fragment.duration}))
                     last_clock = time.monotonic()
                 await websocket.send_bytes(fragment.data)
     except TimeoutError:

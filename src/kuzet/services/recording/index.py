@@ -23,7 +23,7 @@ from kuzet.store.models.recording import Gap, Recording
 log = logging.getLogger("kuzet.recording.index")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two gaps with equal fields are still two gaps
 class GapRecord:
     camera_id: int
     start: datetime
@@ -54,7 +54,9 @@ class IndexWriter:
         self.closed.append(segment)
 
     def gap(self, gap: GapRecord) -> GapRecord:
-        self.gaps.append(gap)
+        """Track a gap until its changes are written (again, if it changed after being written)."""
+        if gap not in self.gaps:
+            self.gaps.append(gap)
         return gap
 
     async def start(self) -> None:
@@ -128,7 +130,8 @@ class IndexWriter:
 
 _UPDATE_RECORDING = (
     update(Recording.__table__).where(Recording.__table__.c.id == bindparam("rid"))
-    .values({c: bindparam(c) for c in ("end_at", "bytes", "fragments", "media_seconds", "keyframes", "state")})
+    .values({c: bindparam(c) for c in ("start_at", "end_at", "bytes", "fragments", "media_seconds", "keyframes",
+                                       "state")})
 )
 _UPDATE_GAP = (
     update(Gap.__table__).where(Gap.__table__.c.id == bindparam("gid"))

@@ -84,17 +84,24 @@ class Timebase:
         self.anchor_wall: datetime | None = None
         self.anchor_dt = 0
 
-    def place(self, decode_time: int, duration: float, arrived: datetime) -> tuple[datetime, bool]:
-        """(wall start of the fragment, whether time jumped and the run must be cut)."""
+    def place(self, decode_time: int, duration: float, arrived: datetime) -> tuple[datetime, bool, float]:
+        """(wall start of the fragment, whether time jumped and the run must be cut, seconds the run moved earlier)."""
         observed = arrived - timedelta(seconds=duration)
         if self.anchor_wall is None:
             self.anchor(decode_time, observed)
-            return observed, False
+            return observed, False, 0.0
         expected = self.anchor_wall + timedelta(seconds=(decode_time - self.anchor_dt) / self.timescale)
-        if abs((expected - observed).total_seconds()) > JUMP_SECONDS:
+        ahead = (expected - observed).total_seconds()
+        if abs(ahead) > JUMP_SECONDS:
             self.anchor(decode_time, observed)
-            return observed, True
-        return expected, False
+            return observed, True, 0.0
+        if ahead > 0.02:
+            # The fragment arrived earlier than the anchor predicts, so the anchor came from a fragment that was held
+            # up (ffmpeg's start-up probe releases a burst). Delay is never negative: the earliest arrival is the best
+            # estimate of capture time, so the whole run moves earlier by that much.
+            self.anchor_wall -= timedelta(seconds=ahead)
+            return observed, False, ahead
+        return expected, False, 0.0
 
     def anchor(self, decode_time: int, wall: datetime) -> None:
         self.anchor_wall, self.anchor_dt = wall, decode_time
@@ -126,6 +133,9 @@ class CameraRecorder:
         self._stopping = False
         self._init: bytes | None = None
         self._last_end: datetime | None = None
+        self._run_segment: Segment | None = None  # first file of the current run, and what it may not move before
+        self._run_floor: datetime | None = None
+        self._run_gap: GapRecord | None = None
 
     @property
     def channel(self):  # noqa: ANN201
@@ -199,6 +209,7 @@ class CameraRecorder:
     # --- callbacks from the ingest (run on the event loop) --------------------------------------------------------
 
     def _on_init(self, init: bytes) -> None:
+        self._run_segment, self._run_floor, self._run_gap = None, None, None
         try:
             self.track = parse_init(init)
         except Mp4Error as exc:
@@ -219,7 +230,9 @@ class CameraRecorder:
             log.warning("camera %s: unreadable fragment dropped: %s", self.camera_id, exc)
             return
         duration = info.duration / self.track.timescale
-        start, jumped = self.timebase.place(info.decode_time, duration, arrived)
+        start, jumped, shift = self.timebase.place(info.decode_time, duration, arrived)
+        if shift and self.record:
+            self._move_run_earlier(shift)
         if self._last_end is not None and start < self._last_end - timedelta(milliseconds=1) and not jumped:
             start = self._last_end  # never overlap what is already recorded
         fragment = Fragment(data, info.keyframe, start, duration, info.samples)
@@ -232,6 +245,25 @@ class CameraRecorder:
         self.channel.publish(fragment)
         if self.record:
             self._write(fragment, info.decode_time, jumped, arrived)
+
+    def _move_run_earlier(self, shift: float) -> None:
+        """The run's clock moved earlier: move the file of this run being written (and the gap it closed) with it,
+        as far as the previous recording allows."""
+        seg = self.segment
+        if seg is None or seg is not self._run_segment:
+            return
+        room = (seg.start - self._run_floor).total_seconds() if self._run_floor is not None else shift
+        step = timedelta(seconds=max(0.0, min(shift, room)))
+        if not step:
+            return
+        seg.start -= step
+        seg.end = seg.end - step if seg.end else seg.end
+        seg.dirty = True
+        self._last_end = seg.end
+        if self._run_gap is not None:
+            self._run_gap.end = max(self._run_gap.start, self._run_gap.end - step)
+            self._run_gap.dirty = True
+            self.recorder.index.gap(self._run_gap)
 
     def _write(self, fragment: Fragment, decode_time: int, jumped: bool, arrived: datetime) -> None:
         seg = self.segment
@@ -257,9 +289,13 @@ class CameraRecorder:
                 return
             self.segment = seg
             self.recorder.index.track(seg)
+            if self._run_segment is None:  # the first file of this run may still move earlier (see place())
+                self._run_segment = seg
+                self._run_floor = self.gap.start if self.gap is not None else self._last_end
         if self.gap is not None:
             self.gap.end = max(fragment.start, self.gap.start)
             self.gap.dirty = True
+            self._run_gap = self.gap
             self.gap = None
         try:
             seg.append(fragment, decode_time)

@@ -21,7 +21,7 @@ export class LivePlayer {
       else if (!this.closed && !this.source) this.onMessage(t("camera.offline"));
       else if (!this.closed) setTimeout(() => { if (!this.closed) this.restart(); }, 2000);
     };
-    this.timer = setInterval(() => this.keepLive(), 1000);
+    this.timer = setInterval(() => this.keepLive(), 250);
   }
 
   restart() {
@@ -34,8 +34,9 @@ export class LivePlayer {
     if (typeof msg.data === "string") {
       const header = JSON.parse(msg.data);
       if (header.type === "clock") {
-        // wall-clock time of a media time: lets the page show the time and measure glass-to-glass latency
-        this.video.kuzetClock = {wall: Date.parse(header.wall), media: header.media};
+        // The next fragment started at this wall-clock time. Its presentation time is read from the buffer once it
+        // is appended (edit lists may shift it from the decode time), giving the page the capture time of any frame.
+        this.pendingClock = {wall: Date.parse(header.wall), duration: header.duration};
         return;
       }
       if (header.type === "error") { this.onMessage(t(header.code === "offline" ? "camera.offline" : "common.error")); return; }
@@ -52,12 +53,20 @@ export class LivePlayer {
       this.source.addEventListener("sourceopen", () => {
         this.buffer = this.source.addSourceBuffer(this.mime);
         this.buffer.mode = "segments";
-        this.buffer.addEventListener("updateend", () => this.pump());
+        this.buffer.addEventListener("updateend", () => {
+          if (this.appending && this.video.buffered.length) {
+            const end = this.video.buffered.end(this.video.buffered.length - 1);
+            this.video.kuzetClock = {wall: this.appending.wall, media: end - this.appending.duration};
+          }
+          this.appending = null;
+          this.pump();
+        });
         this.pump();
       }, {once: true});
       return;
     }
-    this.queue.push(msg.data);
+    this.queue.push({data: msg.data, clock: this.pendingClock});
+    this.pendingClock = null;
     if (this.queue.length > 50) this.queue.splice(1, this.queue.length - 25);  // never pile up behind a slow tab
     this.pump();
   }
@@ -65,7 +74,9 @@ export class LivePlayer {
   pump() {
     if (!this.buffer || this.buffer.updating || !this.queue.length) return;
     try {
-      this.buffer.appendBuffer(this.queue.shift());
+      const item = this.queue.shift();
+      this.appending = item.clock;
+      this.buffer.appendBuffer(item.data);
     } catch (err) {
       if (err.name === "QuotaExceededError") this.trim(true);
     }
@@ -80,10 +91,14 @@ export class LivePlayer {
   }
 
   keepLive() {
+    // Stay at the live edge: jump when far behind (a new viewer starts at the last keyframe), speed up a little when
+    // slightly behind, so the picture is as fresh as the last fragment allows.
     const v = this.video;
     if (!this.buffer || !v.buffered.length) return;
     const end = v.buffered.end(v.buffered.length - 1);
-    if (end - v.currentTime > 1.5) v.currentTime = Math.max(end - 0.3, v.buffered.start(v.buffered.length - 1));
+    const lag = end - v.currentTime;
+    if (lag > 0.8) v.currentTime = Math.max(end - 0.15, v.buffered.start(v.buffered.length - 1));
+    else v.playbackRate = lag > 0.3 ? 1.15 : 1.0;
     this.trim(false);
   }
 
