@@ -38,14 +38,23 @@ class Period:
         return Period(same_period_last_year(self.start), same_period_last_year(self.end))
 
 
-def _counts(session: Session, period: Period, group: str | None, district: str | None) -> dict:
+def _combined(session: Session, period: Period, district: str | None) -> dict[tuple, int]:
+    """Counts by (gravity, offence type, place type, district): one indexed scan of the period, from which every
+    breakdown is summed (instead of one scan per breakdown)."""
     where = [Offence.registered_on >= period.start, Offence.registered_on <= period.end]
     if district:
         where.append(Offence.district == district)
-    if group is None:
-        return {None: session.scalar(select(func.count()).select_from(Offence).where(*where)) or 0}
-    column = getattr(Offence, group)
-    return {k: n for k, n in session.execute(select(column, func.count()).where(*where).group_by(column))}
+    columns = [getattr(Offence, g) for g in GROUPS]
+    return {tuple(row[:-1]): row[-1]
+            for row in session.execute(select(*columns, func.count()).where(*where).group_by(*columns))}
+
+
+def _by(combined: dict[tuple, int], group: str) -> dict:
+    index = GROUPS.index(group)
+    out: dict = {}
+    for key, n in combined.items():
+        out[key[index]] = out.get(key[index], 0) + n
+    return out
 
 
 def _population(session: Session, year: int, district: str | None) -> int | None:
@@ -67,11 +76,11 @@ def report(session: Session, start: date, end: date, district: str | None = None
         raise ValueError("the period ends before it starts")
     period = Period(start, end)
     prev = period.previous
-    total_now = _counts(session, period, None, district)[None]
-    total_prev = _counts(session, prev, None, district)[None]
+    combined_now, combined_prev = _combined(session, period, district), _combined(session, prev, district)
+    total_now, total_prev = sum(combined_now.values()), sum(combined_prev.values())
     breakdown = {}
     for group in GROUPS:
-        now, before = _counts(session, period, group, district), _counts(session, prev, group, district)
+        now, before = _by(combined_now, group), _by(combined_prev, group)
         rows = [{"key": k, "current": now.get(k, 0), "previous": before.get(k, 0),
                  "change": now.get(k, 0) - before.get(k, 0), "change_pct": change_pct(now.get(k, 0), before.get(k, 0))}
                 for k in sorted(set(now) | set(before), key=lambda x: (x is None, str(x)))]
@@ -83,7 +92,7 @@ def report(session: Session, start: date, end: date, district: str | None = None
     city_rate = None
     if district:
         city_population = _population(session, end.year, None)
-        city_total = _counts(session, period, None, None)[None]
+        city_total = sum(_combined(session, period, None).values())
         city_rate = round(city_total * 10_000 / city_population, 1) if city_population else None
     district_rates = []
     for row in breakdown["district"]:
