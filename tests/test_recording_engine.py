@@ -267,3 +267,34 @@ def test_killed_recorder_restarts_with_index_and_files_in_agreement(tmp_path: Pa
         gaps = timeline(s, cam, rows[0].start_at, utcnow())["gaps"]
     assert "recorder_stopped" in [g["reason"] for g in gaps]
     inst.close()
+
+
+def test_h265_camera_is_recorded_as_it_is(tmp_path: Path) -> None:
+    """An H.265 source (a file source, as FFmpeg reads any) is remuxed, indexed as h265 and plays."""
+    import subprocess
+
+    source = tmp_path / "h265.mp4"
+    made = subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=8",
+         "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error",
+         "-tag:v", "hvc1", str(source)], capture_output=True, timeout=120)
+    if made.returncode != 0:
+        pytest.skip("this ffmpeg has no libx265")
+    inst = _installation(tmp_path)
+    (cam,) = _cameras(inst, [f"file://{source}"])
+
+    async def scenario() -> dict:
+        recorder = Recorder(inst.settings, inst.db, inst.keys)
+        await recorder.start()
+        await _wait_recording(recorder, cam)
+        await asyncio.sleep(4)
+        health = recorder.health(cam)
+        await recorder.stop()
+        return health
+
+    health = asyncio.run(scenario())
+    assert health["codec"] == "h265"
+    rows = _rows(inst, cam)
+    assert rows and all(r.codec == "h265" for r in rows)
+    assert ffprobe(inst.settings.recordings_path / rows[0].path)["codec"] == "hevc"
+    inst.close()

@@ -213,3 +213,11 @@ def test_export_of_three_cameras_verifies_and_detects_tampering(served, tmp_path
         "reason": "x"}).status_code == 404
     assert client.post("/api/v1/exports", headers=headers, json={
         "cameras": cams, "start": start.isoformat(), "end": end.isoformat(), "reason": " "}).status_code == 422
+
+
+def test_codec_strings_for_media_source_extensions() -> None:
+    from kuzet.api.routes.watching import codec_string
+
+    avc = b"\x00\x00\x00\x10avcC\x01\x4d\x40\x1f\xff"
+    assert codec_string(b"....moov" + avc) == "avc1.4d401f"
+    assert codec_string(b"....moov....hvcC\x01").startswith("hvc1.")

@@ -123,3 +123,16 @@ def test_language_switch_changes_texts_and_is_remembered(site) -> None:  # noqa:
         page.wait_for_function("() => window.KUZET.mapFeatures > 10", timeout=15000)
         page.select_option("[data-testid=language]", "ru")
         page.wait_for_function("() => document.querySelector('h1').innerText === 'Карта камер'")
+
+
+def test_a_stream_the_browser_cannot_play_says_so(site) -> None:  # noqa: ANN001
+    """An H.265 camera in a browser without H.265: a clear message instead of a black box."""
+    base, city = site
+    with browser() as b:
+        page = b.new_page()
+        page.add_init_script("MediaSource.isTypeSupported = () => false;")
+        sign_in(page, base, "resident1")
+        page.goto(f"{base}/cameras/{city.cameras['b1e1']}")
+        message = page.locator("#player-message")
+        message.wait_for(state="visible", timeout=15000)
+        assert "H.265" in message.inner_text()
