@@ -52,6 +52,9 @@ class Installation:
             self.settings.config_file.write_text(STARTER_CONFIG, encoding="utf-8")
             created.append(self.settings.config_file)
         created += self.keys.ensure()
+        from kuzet.services.safeyard.vault import Vault
+
+        Vault(self.keys.dir).ensure()
         self.settings.recordings_path.mkdir(parents=True, exist_ok=True)
         upgrade(self.db)
         return created

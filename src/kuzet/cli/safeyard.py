@@ -1,9 +1,65 @@
-"""Commands of the safeyard capability."""
+"""Commands of the safe-yard registry: ``kuzet keys rotate`` and ``kuzet safeyard import|print``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from kuzet.cli.common import DataOpt, JsonOpt, console, err_console, fail, open_installation, print_json
+
+keys_app = typer.Typer(help="Keys kept outside the database.", no_args_is_help=True)
+safeyard_app = typer.Typer(help="Safe-yard passports.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the kuzet app (and to kuzet bench via kuzet.cli.bench)."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(safeyard_app, name="safeyard")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data: DataOpt = None, json_out: JsonOpt = False) -> None:
+    """New personal-data key; every safe-yard record re-encrypted with it; old keys dropped."""
+    from kuzet.services.safeyard.lists import rotate_keys
+    from kuzet.services.safeyard.vault import Vault
+
+    inst = open_installation(data)
+    vault = Vault(inst.settings.keys_path)
+    with err_console.status("re-encrypting personal records…"), inst.db.session() as session:
+        result = rotate_keys(session, vault)
+    vault.drop_old_keys()
+    if json_out:
+        print_json(result)
+    else:
+        console.print(f"new key {result['key_id']}; {result['records']} records re-encrypted")
+
+
+@safeyard_app.command("import")
+def safeyard_import(yard: int, file: Path, user: Annotated[str, typer.Option(help="Inspector importing.")],
+                    data: DataOpt = None) -> None:
+    """Import a passport's lists (CSV/XLSX, column category + fields). All rows or none."""
+    from sqlalchemy import select
+
+    from kuzet.services.audit import Actor
+    from kuzet.services.crime.importing import ImportRejected
+    from kuzet.services.safeyard import passport as pp
+    from kuzet.services.safeyard.lists import import_people
+    from kuzet.services.safeyard.vault import Vault
+    from kuzet.store.models import User
+    from kuzet.store.models.safeyard import SafeYard
+
+    inst = open_installation(data)
+    try:
+        with inst.db.session() as session:
+            who = session.scalar(select(User).where(User.username == user))
+            row = session.get(SafeYard, yard)
+            if who is None or row is None or not pp.may_read_personal(session, who, row):
+                fail(f"safe yard {yard} not found for {user}")
+            n = import_people(session, Vault(inst.settings.keys_path), Actor(who.id, who.username, "cli"), row, file)
+    except ImportRejected as exc:
+        err_console.print(f"[bold red]{len(exc.errors)} bad row(s); nothing was imported:[/]")
+        for e in exc.errors:
+            err_console.print(f"  line {e.line}: {e.message}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{n} records imported")

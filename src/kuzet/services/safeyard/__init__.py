@@ -1,1 +1,1 @@
-"""The safeyard capability."""
+"""The safe-yard registry: yard passports with protected personal data."""
