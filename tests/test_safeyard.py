@@ -114,6 +114,28 @@ def test_bad_import_row_imports_nothing(demo_client: TestClient, yards: dict, tm
     assert ok.status_code == 201 and ok.json()["imported"] == 2
 
 
+def test_house_photo_upload_with_thumbnail(demo_client: TestClient, yards: dict) -> None:
+    import cv2
+    import numpy as np
+
+    image = np.full((480, 640, 3), 200, np.uint8)
+    cv2.rectangle(image, (100, 100), (540, 400), (40, 90, 160), -1)
+    ok, jpeg = cv2.imencode(".jpg", image)
+    headers = login(demo_client, "inspector1")
+    made = demo_client.post(f"/api/v1/safe-yards/{yards['d1']}/photos", headers=headers,
+                            files={"file": ("house.jpg", jpeg.tobytes(), "image/jpeg")})
+    assert made.status_code == 201, made.text
+    thumb = demo_client.get(f"/api/v1/safe-yards/{yards['d1']}/photos/{made.json()['id']}",
+                            params={"thumbnail": "true"}, headers=headers)
+    decoded = cv2.imdecode(np.frombuffer(thumb.content, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape[1] == 320
+    bad = demo_client.post(f"/api/v1/safe-yards/{yards['d1']}/photos", headers=headers,
+                           files={"file": ("x.jpg", b"not an image", "image/jpeg")})
+    assert bad.status_code == 422
+    assert demo_client.post(f"/api/v1/safe-yards/{yards['d1']}/photos", headers=login(demo_client, "duty1"),
+                            files={"file": ("house.jpg", jpeg.tobytes(), "image/jpeg")}).status_code == 404
+
+
 @pytest.mark.parametrize("lang,words", [("ru", ["Паспорт", "Безопасный двор", "Жители"]),
                                         ("kk", ["төлқұжаты", "Қауіпсіз аула", "Тұрғындар", "ә", "ғ", "қ", "ң", "ө",
                                                 "ұ", "ү", "һ", "і"])])

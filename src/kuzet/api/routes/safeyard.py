@@ -210,10 +210,44 @@ def passport_pdf(yard_id: int, lang: str = "ru", personal: bool = False, purpose
         info["place"] = {"lat": place.lat, "lon": place.lon}
         info["joined"] = yard.joined_on.isoformat()
         info["counts"] = pp.masked_list(session, _vault(inst), yard)["counts"]
-        info["photo"] = None
+        from kuzet.store.models.safeyard import SafeYardPhoto
+
+        photo = session.scalar(select(SafeYardPhoto).where(SafeYardPhoto.safe_yard_id == yard.id)
+                               .order_by(SafeYardPhoto.id.desc()))
+        info["photo"] = str(inst.settings.recordings_path / photo.path) if photo else None
         people = None
         if personal:
             if not purpose:
                 raise ApiError(422, "a purpose is required to print personal data")
             people = pp.read_all(session, _vault(inst), who.actor, who.user, yard, purpose)
     return Response(render(info, lang, people), media_type="application/pdf")
+
+
+@router.post("/{yard_id}/photos", status_code=201)
+async def upload_photo(yard_id: int, file: UploadFile = File(...), caption: str | None = None,
+                       who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    """A house photo (JPEG or PNG), stored with the recordings, with a thumbnail."""
+    from kuzet.services.safeyard.photos import PhotoError, store_photo
+
+    data = await file.read()
+    with inst.db.session() as session:
+        yard = _yard(session, who, yard_id, personal=True)
+        try:
+            photo = store_photo(session, inst.settings.recordings_path, who.actor, yard, data, caption)
+        except PhotoError as exc:
+            raise ApiError(422, str(exc)) from None
+        return {"id": photo.id, "caption": photo.caption}
+
+
+@router.get("/{yard_id}/photos/{photo_id}")
+def get_photo(yard_id: int, photo_id: int, thumbnail: bool = False, who: Caller = Depends(caller),
+              inst: Installation = Depends(installation)) -> Response:
+    from kuzet.store.models.safeyard import SafeYardPhoto
+
+    with inst.db.session() as session:
+        _yard(session, who, yard_id)
+        photo = session.get(SafeYardPhoto, photo_id)
+        if photo is None or photo.safe_yard_id != yard_id:
+            raise not_found("photo not found")
+        path = inst.settings.recordings_path / (photo.thumbnail if thumbnail else photo.path)
+    return Response(path.read_bytes(), media_type="image/jpeg")
