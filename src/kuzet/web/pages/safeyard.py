@@ -1,0 +1,29 @@
+"""Safe-yard pages: the inspector's yards and passports, the supervisor's dashboard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from kuzet.domain.access import Role
+from kuzet.web.render import NavItem, current_user, login_redirect, page
+
+router = APIRouter()
+POLICE = frozenset({Role.INSPECTOR.value, Role.POLICE_OPERATOR.value, Role.PLATFORM_ADMIN.value, Role.ANALYST.value})
+NAV = [NavItem("nav.safeyard", "/safe-yards", POLICE, 40)]
+
+
+@router.get("/safe-yards", response_class=HTMLResponse)
+def yards_page(request: Request) -> Response:
+    user = current_user(request)
+    if user is None:
+        return login_redirect(request)
+    return page(request, user, "safeyard/list.html")
+
+
+@router.get("/safe-yards/{yard_id}", response_class=HTMLResponse)
+def passport_page(yard_id: int, request: Request) -> Response:
+    user = current_user(request)
+    if user is None:
+        return login_redirect(request)
+    return page(request, user, "safeyard/passport.html", yard_id=yard_id)
