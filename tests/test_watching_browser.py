@@ -76,10 +76,10 @@ def test_archive_seeks_to_a_chosen_instant(site) -> None:  # noqa: ANN001
         page.wait_for_function("() => document.querySelector('video').currentTime > 0", timeout=20000)
         wanted = datetime.now(UTC) - timedelta(seconds=9)
         page.evaluate(f"window.KUZET.seek({wanted.isoformat()!r})")
-        page.wait_for_function("() => !document.querySelector('#go-live').classList.contains('active')")
         page.wait_for_function(
-            "() => { const v = document.querySelector('video'); return !v.paused && v.currentTime > 0; }",
-            timeout=15000)
+            "() => { const v = document.querySelector('video'); return window.KUZET.mode === 'archive' && "
+            "window.KUZET.position && !v.paused && v.currentTime > 0; }", timeout=15000)
+        page.wait_for_timeout(300)
         position = datetime.fromisoformat(page.evaluate("window.KUZET.position").replace("Z", "+00:00"))
         assert abs((position - wanted).total_seconds()) <= 2.0
         # clicking the timeline also starts archive playback there

@@ -18,6 +18,7 @@ const show = (text) => { message.textContent = text || ""; message.hidden = !tex
 
 function startLive() {
   archive = null;
+  window.KUZET.mode = "live";
   document.getElementById("go-live").classList.add("active");
   live?.stop();
   if (!rights.includes("view_live")) { show(t("common.not_found")); return; }
@@ -32,6 +33,8 @@ async function playArchive(at) {
   if (!rights.includes("view_archive")) return;
   live?.stop();
   live = null;
+  window.KUZET.position = null;
+  window.KUZET.mode = "archive";
   document.getElementById("go-live").classList.remove("active");
   const until = new Date(at.getTime() + CLIP_SECONDS * 1000);
   const response = await fetch(`/api/v1/cameras/${cameraId}/clip.mp4?start=${at.toISOString()}&end=${until.toISOString()}`,
@@ -48,18 +51,22 @@ async function playArchive(at) {
     video.playbackRate = Number(speed.value);
     video.play().catch(() => {});
   }, {once: true});
+  video.addEventListener("seeked", showPosition, {once: true});
   timeline.setPosition(at);
 }
 
 video.addEventListener("ended", () => { if (archive) playArchive(archive.until); });
-video.addEventListener("timeupdate", () => {
+video.addEventListener("timeupdate", showPosition);
+
+function showPosition() {
+  if (window.KUZET.mode === "archive" && !archive) return;  // the clip is still loading
   const clock = video.kuzetClock;
   const position = archive ? new Date(archive.start.getTime() + video.currentTime * 1000)
     : clock ? new Date(clock.wall + (video.currentTime - clock.media) * 1000) : new Date();
   window.KUZET.position = position.toISOString();
   positionLabel.textContent = fmtTime(position);
   if (archive) timeline.setPosition(position);
-});
+}
 speed.addEventListener("change", () => { if (archive) video.playbackRate = Number(speed.value); });
 streamSelect?.addEventListener("change", () => { if (!archive) startLive(); });
 document.getElementById("go-live").addEventListener("click", startLive);

@@ -31,6 +31,7 @@ export class LivePlayer {
   }
 
   receive(msg) {
+    if (this.closed) return;  // a message still in flight after stop() must not take the video element back
     if (typeof msg.data === "string") {
       const header = JSON.parse(msg.data);
       if (header.type === "clock") {
@@ -111,7 +112,7 @@ export class LivePlayer {
 
   teardown() {
     clearInterval(this.timer);
-    if (this.ws) { this.ws.onclose = null; this.ws.close(); }
+    if (this.ws) { this.ws.onclose = null; this.ws.onmessage = null; this.ws.close(); }
     if (this.video.src && this.video.src.startsWith("blob:")) URL.revokeObjectURL(this.video.src);
     this.buffer = null;
     this.source = null;
@@ -120,6 +121,7 @@ export class LivePlayer {
   stop() {
     this.closed = true;
     this.teardown();
+    this.video.kuzetClock = null;
     this.video.removeAttribute("src");
     this.video.load();
   }
