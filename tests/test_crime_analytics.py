@@ -210,3 +210,34 @@ def test_api_scopes_by_role(demo_inst: Installation, demo_client: TestClient, tm
     assert 0 < cover["covered_share_pct"] < 100
     assert demo_client.get("/api/v1/crime/plan", params={**params, "cameras": 3},
                            headers=login(demo_client, "duty1")).status_code == 404
+
+
+def test_coverage_from_an_openstreetmap_extract(inst: Installation, tmp_path: Path) -> None:
+    """A real .osm.pbf (written with pyosmium): 1 km of main street, a camera seeing 200 m of it, a footway ignored."""
+    import osmium
+
+    from kuzet.services.audit import SYSTEM
+    from kuzet.services.cameras import create_camera
+    from kuzet.services.crime.analysis import street_coverage
+    from kuzet.services.crime.streets import read_streets
+    from kuzet.services.places import create_place
+
+    lat = 44.85
+    dlon = 1000 / (111_320 * math.cos(math.radians(lat)))
+    pbf = tmp_path / "city.osm.pbf"
+    writer = osmium.SimpleWriter(str(pbf))
+    for i, (lon, la) in enumerate([(65.48, lat), (65.48 + dlon, lat), (65.48, lat + 0.001), (65.481, lat + 0.001)],
+                                  1):
+        writer.add_node(osmium.osm.mutable.Node(id=i, location=(lon, la)))
+    writer.add_way(osmium.osm.mutable.Way(id=10, nodes=[1, 2], tags={"highway": "primary", "name": "пр. Абая"}))
+    writer.add_way(osmium.osm.mutable.Way(id=11, nodes=[3, 4], tags={"highway": "footway"}))
+    writer.close()
+    network = read_streets(pbf)
+    assert [f["properties"]["name"] for f in network["features"]] == ["пр. Абая"]
+    with inst.db.session() as s:
+        place = create_place(s, SYSTEM, "district", "D")
+        create_camera(s, SYSTEM, inst.keys, name="c", place_id=place.id, main_url="rtsp://10.0.0.1/x",
+                      lat=lat, lon=65.48 + dlon / 2, view_radius_m=100)
+        result = street_coverage(s, network)
+    assert result["street_km"] == pytest.approx(1.0, abs=0.01)
+    assert result["covered_share_pct"] == pytest.approx(20.0, abs=0.5)

@@ -180,3 +180,17 @@ def test_dashboard_and_erasure(demo_client: TestClient, yards: dict) -> None:
     log = demo_client.get("/api/v1/audit", params={"action": "personal.erased"},
                           headers=login(demo_client, "auditor")).json()["items"]
     assert log and log[0]["legal_basis"] == "заявление об удалении № 5"
+
+
+def test_crime_effect_of_safe_yards_joining(demo_inst: Installation, demo_client: TestClient, yards: dict) -> None:
+    from kuzet.services.crime.demo import seed as seed_crime
+
+    seed_crime(demo_inst, demo_inst.extras["city"])
+    effect = demo_client.get("/api/v1/crime/effect", params={"installed_from": "2024-01-01",
+                                                             "installed_to": "2025-12-31",
+                                                             "intervention": "safe_yards", "radius": 200},
+                             headers=login(demo_client, "analyst"))
+    assert effect.status_code == 200, effect.text
+    body = effect.json()
+    assert body["sites"] == 3 and body["counts"]["before"]["treated"] + body["counts"]["after"]["treated"] > 0
+    assert "cannot rule out" in body["verdict"]

@@ -182,17 +182,19 @@ def crime_effect(
     radius: Annotated[float, typer.Option(help="Treated radius around each camera, metres.")] = 150,
     months: Annotated[int, typer.Option(help="Months before and after.")] = 12,
     offence_type: Annotated[str | None, typer.Option(help="Only this offence type.")] = None,
+    safe_yards: Annotated[bool, typer.Option("--safe-yards", help="Safe yards that joined in the period, "
+                                                                  "instead of cameras installed.")] = False,
     data: DataOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """Effect of cameras installed in a period: RES with CI, WDQ and the WDD test, stated plainly."""
-    from kuzet.services.crime.analysis import cameras_installed, intervention_effect
+    """Effect of cameras installed (or safe yards joined) in a period: RES with CI, WDQ and the WDD test."""
+    from kuzet.services.crime.analysis import cameras_installed, intervention_effect, safe_yards_joined
 
     inst = open_installation(data)
     with inst.db.session() as session:
-        when, sites = cameras_installed(session, _day(installed_from, "--installed-from"),
-                                        _day(installed_to, "--installed-to"))
+        pick = safe_yards_joined if safe_yards else cameras_installed
+        when, sites = pick(session, _day(installed_from, "--installed-from"), _day(installed_to, "--installed-to"))
         if not sites:
-            fail("no cameras with coordinates were installed in that period")
+            fail("nothing with coordinates was installed or joined in that period")
         result = intervention_effect(session, when, sites, radius=radius, months=months, offence_type=offence_type)
     if json_out:
         print_json(result)
@@ -203,15 +205,20 @@ def crime_effect(
 
 @crime_app.command("coverage")
 def crime_coverage(
-    streets: Annotated[Path | None, typer.Option(help="Street network as GeoJSON (default: streets in the database).")]
-    = None,
+    streets: Annotated[Path | None, typer.Option(help="Street network: GeoJSON or OpenStreetMap .osm.pbf "
+                                                     "(default: streets in the database).")] = None,
+    main_only: Annotated[bool, typer.Option(help="Main streets only (OSM motorway … tertiary).")] = False,
     data: DataOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Share of street length in view of cameras (per district and city-wide) and of street offences in view."""
     from kuzet.services.crime.analysis import street_coverage
+    from kuzet.services.crime.streets import read_streets
 
     inst = open_installation(data)
-    network = json.loads(streets.read_text()) if streets else None
+    try:
+        network = read_streets(streets, main_only) if streets else None
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
     with inst.db.session() as session:
         try:
             result = street_coverage(session, network)

@@ -71,5 +71,13 @@ def page(request: Request, user: User | None, template: str, status_code: int = 
     }, status_code=status_code)
 
 
+def signed_in_page(request: Request, template: str, **context) -> HTMLResponse | RedirectResponse:
+    """A page for any signed-in user; the login page (and back here) for anyone else."""
+    user = current_user(request)
+    if user is None:
+        return login_redirect(request)
+    return page(request, user, template, **context)
+
+
 def not_found_page(request: Request, user: User | None) -> HTMLResponse:
     return page(request, user, "not_found.html", status_code=404)

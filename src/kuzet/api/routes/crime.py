@@ -75,14 +75,17 @@ def crime_hotspots(start: date = Query(..., alias="from"), end: date = Query(...
 @router.get("/effect")
 def crime_effect(installed_from: date, installed_to: date, radius: float = Query(150, gt=0),
                  months: int = Query(12, ge=1, le=60), offence_type: str | None = None,
+                 intervention: str = Query("cameras", pattern="^(cameras|safe_yards)$"),
                  who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    from kuzet.services.crime.analysis import cameras_installed, intervention_effect
+    """Effect of cameras installed, or of safe yards that joined, in [installed_from, installed_to]."""
+    from kuzet.services.crime.analysis import cameras_installed, intervention_effect, safe_yards_joined
 
     _scope(inst, who, None, city_only=True)
     with inst.db.session() as session:
-        when, sites = cameras_installed(session, installed_from, installed_to)
+        pick = cameras_installed if intervention == "cameras" else safe_yards_joined
+        when, sites = pick(session, installed_from, installed_to)
         if not sites:
-            raise ApiError(422, "no cameras with coordinates were installed in that period")
+            raise ApiError(422, f"no {intervention.replace('_', ' ')} with coordinates in that period")
         return intervention_effect(session, when, sites, radius=radius, months=months, offence_type=offence_type)
 
 

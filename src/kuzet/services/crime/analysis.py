@@ -116,6 +116,18 @@ def cameras_installed(session: Session, start: date, end: date) -> tuple[date | 
     return when, [(c.lat, c.lon) for c in cams]
 
 
+def safe_yards_joined(session: Session, start: date, end: date) -> tuple[date | None, list[tuple[float, float]]]:
+    """Safe yards that joined the programme in [start, end]: the intervention date and their locations."""
+    from kuzet.store.models.safeyard import SafeYard
+
+    yards = session.execute(select(SafeYard.joined_on, Place.lat, Place.lon).join(Place, Place.id == SafeYard.place_id)
+                            .where(SafeYard.joined_on >= start, SafeYard.joined_on <= end,
+                                   Place.lat.is_not(None))).all()
+    if not yards:
+        return None, []
+    return max(y[0] for y in yards), [(y[1], y[2]) for y in yards]
+
+
 def view_polygon(x: float, y: float, bearing: float | None, fov: float | None, radius: float) -> Polygon:
     if bearing is None or fov is None or fov >= 360:
         return Point(x, y).buffer(radius)

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from kuzet.api.errors import ApiError
 from kuzet.api.routes.common import camera_for
 from kuzet.domain.access import Role
-from kuzet.web.render import NavItem, current_user, login_redirect, not_found_page, page
+from kuzet.web.render import NavItem, current_user, login_redirect, not_found_page, page, signed_in_page
 
 router = APIRouter()
 
@@ -39,10 +39,7 @@ def home(request: Request) -> Response:
 
 @router.get("/cameras", response_class=HTMLResponse)
 def cameras_page(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return login_redirect(request)
-    return page(request, user, "cameras.html")
+    return signed_in_page(request, "cameras.html")
 
 
 @router.get("/cameras/{camera_id}", response_class=HTMLResponse)
@@ -65,10 +62,7 @@ def camera_page(camera_id: int, request: Request) -> Response:
 
 @router.get("/wall", response_class=HTMLResponse)
 def wall_page(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return login_redirect(request)
-    return page(request, user, "wall.html")
+    return signed_in_page(request, "wall.html")
 
 
 @router.get("/map", response_class=HTMLResponse)
@@ -83,10 +77,7 @@ def map_page(request: Request) -> Response:
 
 @router.get("/my", response_class=HTMLResponse)
 def my_page(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return login_redirect(request)
-    return page(request, user, "my.html")
+    return signed_in_page(request, "my.html")
 
 
 @router.get("/admin", response_class=HTMLResponse)

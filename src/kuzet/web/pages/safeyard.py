@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from kuzet.domain.access import Role
-from kuzet.web.render import NavItem, current_user, login_redirect, page
+from kuzet.web.render import NavItem, signed_in_page
 
 router = APIRouter()
 POLICE = frozenset({Role.INSPECTOR.value, Role.POLICE_OPERATOR.value, Role.PLATFORM_ADMIN.value, Role.ANALYST.value})
@@ -15,15 +15,9 @@ NAV = [NavItem("nav.safeyard", "/safe-yards", POLICE, 40)]
 
 @router.get("/safe-yards", response_class=HTMLResponse)
 def yards_page(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return login_redirect(request)
-    return page(request, user, "safeyard/list.html")
+    return signed_in_page(request, "safeyard/list.html")
 
 
 @router.get("/safe-yards/{yard_id}", response_class=HTMLResponse)
 def passport_page(yard_id: int, request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return login_redirect(request)
-    return page(request, user, "safeyard/passport.html", yard_id=yard_id)
+    return signed_in_page(request, "safeyard/passport.html", yard_id=yard_id)

@@ -9,6 +9,7 @@ form.elements.from.value = `${year}-01-01`;
 form.elements.to.value = today.toISOString().slice(0, 10);
 let map = null;
 let layer = null;
+let planLayer = null;
 
 async function run() {
   const q = `from=${form.elements.from.value}&to=${form.elements.to.value}`;
@@ -59,4 +60,9 @@ document.getElementById("plan-form")?.addEventListener("submit", async (e) => {
   const r = await api(`/api/v1/crime/plan?cameras=${e.target.elements.cameras.value}&from=${form.elements.from.value}&to=${form.elements.to.value}`);
   document.getElementById("plan").replaceChildren(...r.sites.map((s) => el("li", {}, `${s.lat}, ${s.lon}`)),
     el("p", {class: "hint"}, `${r.method} · ${r.covered_weight}/${r.total_weight} · bound ${r.upper_bound}`));
+  if (map && window.L) {  // the proposed sites as a layer over the hot spots
+    if (planLayer) planLayer.remove();
+    planLayer = window.L.geoJSON(r.geojson, {pointToLayer: (f, ll) => window.L.circleMarker(ll, {radius: 9,
+      color: "#fff", weight: 2, fillColor: "#8e44ad", fillOpacity: 1}).bindTooltip(`#${f.properties.rank}`)}).addTo(map);
+  }
 });
