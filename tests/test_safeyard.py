@@ -194,3 +194,16 @@ def test_crime_effect_of_safe_yards_joining(demo_inst: Installation, demo_client
     body = effect.json()
     assert body["sites"] == 3 and body["counts"]["before"]["treated"] + body["counts"]["after"]["treated"] > 0
     assert "cannot rule out" in body["verdict"]
+
+
+def test_passport_edit_is_kept_in_history(demo_client: TestClient, yards: dict) -> None:
+    headers = login(demo_client, "inspector1")
+    changed = demo_client.patch(f"/api/v1/safe-yards/{yards['d1']}", headers=headers,
+                                json={"characteristics": {"floors": 10, "lighting": "LED"}, "notes": "обход 12.03"})
+    assert changed.status_code == 200 and changed.json()["characteristics"]["lighting"] == "LED"
+    history = demo_client.get(f"/api/v1/safe-yards/{yards['d1']}", headers=headers).json()["history"]
+    assert history[-1]["action"] == "changed" and history[-1]["details"] == {"fields": ["characteristics", "notes"]}
+    assert demo_client.patch(f"/api/v1/safe-yards/{yards['d1']}", headers=login(demo_client, "duty1"),
+                             json={"notes": "x"}).status_code == 404
+    assert demo_client.patch(f"/api/v1/safe-yards/{yards['d1']}", headers=headers,
+                             json={"inspector_id": 1}).status_code == 422

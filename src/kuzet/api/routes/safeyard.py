@@ -88,6 +88,26 @@ def create(body: YardIn, who: Caller = Depends(caller), inst: Installation = Dep
         return _summary(session, yard, inst)
 
 
+class YardPatch(BaseModel):
+    characteristics: dict | None = None
+    notes: str | None = None
+    inspector_id: int | None = None
+    joined_on: date | None = None
+
+
+@router.patch("/{yard_id}")
+def edit(yard_id: int, body: YardPatch, who: Caller = Depends(caller),
+         inst: Installation = Depends(installation)) -> dict:
+    """Edit the passport (characteristics, notes, responsible inspector, date joined); kept in its history."""
+    with inst.db.session() as session:
+        yard = _yard(session, who, yard_id, personal=True)
+        try:
+            pp.update_yard(session, who.actor, yard, body.model_dump(exclude_unset=True))
+        except pp.PassportError as exc:
+            raise ApiError(422, str(exc)) from None
+        return _summary(session, yard, inst)
+
+
 @router.get("/dashboard")
 def dashboard(who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     from kuzet.services.safeyard.dashboard import dashboard as build

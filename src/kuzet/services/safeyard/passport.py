@@ -87,6 +87,26 @@ def create_yard(session: Session, actor: Actor, place_id: int, joined_on: date, 
     return yard
 
 
+EDITABLE = ("characteristics", "notes", "inspector_id", "joined_on")
+
+
+def update_yard(session: Session, actor: Actor, yard: SafeYard, changes: dict) -> SafeYard:
+    """Change the passport's non-personal part; the history records which fields changed."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise PassportError(f"cannot change {', '.join(sorted(unknown))}")
+    if "characteristics" in changes and not isinstance(changes["characteristics"], dict):
+        raise PassportError("characteristics must be an object of name: value")
+    if changes.get("inspector_id") is not None:
+        inspector = session.get(User, changes["inspector_id"])
+        if inspector is None or inspector.role != Role.INSPECTOR:
+            raise PassportError("the responsible person must be an inspector")
+    for key, value in changes.items():
+        setattr(yard, key, value)
+    _record_change(session, yard.id, actor, "changed", {"fields": sorted(changes)})
+    return yard
+
+
 def _clean(category: str, fields: dict) -> dict:
     if category not in CATEGORIES:
         raise PassportError(f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")

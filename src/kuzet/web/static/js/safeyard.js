@@ -38,6 +38,29 @@ async function passportPage(root) {
     const form = document.getElementById("open-form");
     form.hidden = false;
     document.getElementById("import-box").hidden = false;
+    const edit = document.getElementById("edit-form");
+    document.getElementById("edit-box").hidden = false;
+    edit.characteristics.value = Object.entries(p.characteristics || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
+    edit.notes.value = p.notes || "";
+    edit.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const characteristics = Object.fromEntries(edit.characteristics.value.split("\n").filter((l) => l.includes(":"))
+        .map((l) => [l.slice(0, l.indexOf(":")).trim(), l.slice(l.indexOf(":") + 1).trim()]));
+      try {
+        await api(`/api/v1/safe-yards/${id}`, {method: "PATCH", body: {characteristics, notes: edit.notes.value}});
+        document.getElementById("edit-result").textContent = "✓";
+      } catch (err) { document.getElementById("edit-result").textContent = err.message; }
+    });
+    document.getElementById("person-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const f = e.target.elements;
+      const fields = Object.fromEntries(f.fields.value.split(";").filter((x) => x.includes("="))
+        .map((x) => [x.slice(0, x.indexOf("=")).trim(), x.slice(x.indexOf("=") + 1).trim()]));
+      try {
+        await api(`/api/v1/safe-yards/${id}/people`, {method: "POST", body: {category: f.category.value, fields}});
+        document.getElementById("person-result").textContent = "✓";
+      } catch (err) { document.getElementById("person-result").textContent = err.message; }
+    });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const purpose = form.purpose.value;
