@@ -43,6 +43,19 @@ class RecorderConfig(BaseModel):
     stall_seconds: float = Field(10.0, gt=0)
 
 
+class OperationsConfig(BaseModel):
+    """Video analysis and alarms (docs/operations.md)."""
+
+    enabled: bool = True  # analyse cameras (motion, objects, plates) while `kuzet serve` runs
+    workers: int = Field(2, ge=1, le=64, description="Threads that decode and analyse (one per core)")
+    onnx_model: Path | None = None  # a YOLO-family .onnx file for the "onnx" detector
+    onnx_labels: list[str] | None = None  # class names of that model, in order (default: the 80 COCO classes)
+    object_fps: float = Field(2.0, gt=0, le=25, description="Object detection runs at most this often per camera")
+    plate_fps: float = Field(2.0, gt=0, le=25, description="Plate reading runs at most this often per camera")
+    events_retention_days: int = Field(90, ge=1)
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+
+
 class SecurityConfig(BaseModel):
     session_hours: float = Field(12, gt=0)
     max_failed_logins: int = Field(5, ge=1)
@@ -58,10 +71,23 @@ class Settings(BaseModel):
     mqtt_url: str | None = None
     keys_dir: Path | None = None
     default_language: str = "ru"
+    timezone: str = "Asia/Almaty"  # local time of schedules and reports (Kazakhstan: UTC+5 since 2024)
     http: HttpConfig = HttpConfig()
     storage: StorageConfig = StorageConfig()
     recorder: RecorderConfig = RecorderConfig()
     security: SecurityConfig = SecurityConfig()
+    operations: OperationsConfig = OperationsConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Almaty)") from None
+        return value
 
     @field_validator("default_language")
     @classmethod
@@ -81,6 +107,11 @@ class Settings(BaseModel):
     @property
     def keys_path(self) -> Path:
         return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def events_path(self) -> Path:
+        """Event snapshots and plate crops, beside the recordings."""
+        return self.recordings_path.parent / "events" if self.storage.recordings_dir else self.data_dir / "events"
 
     @property
     def config_file(self) -> Path:
@@ -155,6 +186,9 @@ STARTER_CONFIG = """\
 # Language of the web console and reports for new users: ru, kk or en.
 default_language = "ru"
 
+# Local time zone of alarm schedules ("yard at night") and reports.
+timezone = "Asia/Almaty"
+
 [http]
 host = "127.0.0.1"
 port = 8080
@@ -170,6 +204,15 @@ transport = "tcp"        # RTSP transport: tcp or udp
 fragment_seconds = 0.25  # fMP4 fragment length: live latency, and a crash loses at most one fragment
 file_seconds = 60        # one file per camera per minute
 stall_seconds = 10       # no frame for this long = stalled, reconnect
+
+[operations]
+enabled = true           # motion, object and plate detection while `kuzet serve` runs
+workers = 2              # decode and analysis threads: one per core
+# onnx_model = "/srv/kuzet/models/yolov8n.onnx"   # for cameras set to the "onnx" detector
+object_fps = 2.0         # object detection at most this often per camera (on motion only)
+plate_fps = 2.0          # plate reading at most this often per road / gate camera (on motion only)
+events_retention_days = 90
+webhook_max_attempts = 8 # retries back off 1 s, 2 s, 4 s … up to 10 minutes
 
 [security]
 session_hours = 12
