@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from kuzet.domain.access import ALL_RIGHTS, AUDIT_READERS, Right, Role, parse_rights
 from kuzet.store.db import utcnow
-from kuzet.store.models import Camera, Grant, Place, User
+from kuzet.store.models import Camera, Grant, Organisation, Place, User
 
 
 def is_platform_admin(user: User) -> bool:
@@ -150,3 +150,30 @@ def legal_basis_for(session: Session, user: User, camera: Camera, right: Right,
         if covers and right in parse_rights(g.rights):
             return g.legal_basis
     return ""
+
+
+def organisations_seeing(session: Session, camera: Camera, right: Right = Right.VIEW_LIVE,
+                         kinds: frozenset[str] | None = None, now: datetime | None = None) -> list[Organisation]:
+    """Organisations holding an active grant with ``right`` on the camera (directly or through its place subtree),
+    optionally only of the given kinds: where an alarm on the camera is routed."""
+    now = now or utcnow()
+    place = session.get(Place, camera.place_id)
+    grants = session.scalars(select(Grant).where(
+        Grant.organisation_id.is_not(None),
+        or_(Grant.revoked_at.is_(None), Grant.revoked_at > now),
+        or_(Grant.valid_from.is_(None), Grant.valid_from <= now),
+        or_(Grant.valid_to.is_(None), Grant.valid_to > now),
+    )).all()
+    paths = _paths(session, {g.place_id for g in grants if g.place_id})
+    ids = {
+        g.organisation_id for g in grants
+        if right in parse_rights(g.rights) and (
+            g.camera_id == camera.id
+            or (g.place_id is not None and place is not None and place.path.startswith(paths.get(g.place_id, "\0"))))
+    }
+    if not ids:
+        return []
+    query = select(Organisation).where(Organisation.id.in_(ids)).order_by(Organisation.id)
+    if kinds is not None:
+        query = query.where(Organisation.kind.in_(list(kinds)))
+    return list(session.scalars(query))

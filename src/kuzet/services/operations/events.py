@@ -1,0 +1,245 @@
+"""Events: every detection in the database, linked to the archive by camera and time; snapshots on disk; search.
+
+A snapshot lives at ``<events dir>/<camera>/<YYYY-MM-DD>/<event id>.jpg`` (plate crops ``…-plate.jpg``), written
+atomically; the row holds its path relative to the events directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from kuzet.domain.access import Right
+from kuzet.domain.operations import EventKind
+from kuzet.services import access
+from kuzet.services.operations.observations import Observation
+from kuzet.store.db import utcnow
+from kuzet.store.models import Camera, Place, User
+from kuzet.store.models.operations import Alarm, Event
+
+CLIP_BEFORE = timedelta(seconds=10)  # an event's clip starts this long before it …
+CLIP_AFTER = timedelta(seconds=20)  # … and ends this long after it
+
+
+class EventError(ValueError):
+    pass
+
+
+def save_image(events_dir: Path, camera_id: int, at: datetime, name: str, data: bytes) -> str:
+    """Write a JPEG atomically; return its path relative to ``events_dir``."""
+    relative = Path(str(camera_id)) / at.strftime("%Y-%m-%d") / name
+    target = events_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return relative.as_posix()
+
+
+def image_path(events_dir: Path, relative: str | None) -> Path | None:
+    """The file of a stored snapshot, or None if it is gone (or the path would leave the events directory)."""
+    if not relative:
+        return None
+    path = (events_dir / relative).resolve()
+    if events_dir.resolve() not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+def event_zones(event: Event) -> list[str]:
+    zones = (event.details or {}).get("zones")
+    if zones:
+        return list(zones)
+    return [event.zone] if event.zone else []
+
+
+def clip_window(event: Event) -> tuple[datetime, datetime]:
+    end = event.end_at or (event.details or {}).get("last_seen") or event.start_at
+    if isinstance(end, str):
+        end = datetime.fromisoformat(end)
+    return event.start_at - CLIP_BEFORE, max(end, event.start_at) + CLIP_AFTER
+
+
+def event_out(event: Event, camera: Camera | None = None) -> dict[str, Any]:
+    start, end = clip_window(event)
+    base = f"/api/v1/events/{event.id}"
+    return {
+        "id": event.id, "camera_id": event.camera_id, "camera_name": camera.name if camera else None,
+        "kind": event.kind, "label": event.label, "score": event.score,
+        "start_at": event.start_at, "end_at": event.end_at, "zone": event.zone, "zones": event_zones(event),
+        "plate": event.plate, "plate_region": event.plate_region, "box": event.box,
+        "snapshot_url": f"{base}/snapshot.jpg" if event.snapshot else None,
+        "crop_url": f"{base}/crop.jpg" if event.crop else None,
+        "clip_url": (f"/api/v1/cameras/{event.camera_id}/clip.mp4?start={start.isoformat().replace('+00:00', 'Z')}"
+                     f"&end={end.isoformat().replace('+00:00', 'Z')}"),
+        "details": {k: v for k, v in (event.details or {}).items() if k != "zones"},
+    }
+
+
+@dataclass
+class Applied:
+    """What storing an observation did: the event row and the bus message type (new, update or end)."""
+
+    event: Event
+    type: str
+    duration: float  # seconds the event has lasted so far
+
+
+class EventStore:
+    """Turns observations into event rows. Remembers which row each open observation key belongs to."""
+
+    def __init__(self, events_dir: Path) -> None:
+        self.events_dir = events_dir
+        self._open: dict[tuple[int, str], int] = {}
+
+    def apply(self, session: Session, obs: Observation) -> Applied | None:
+        key = (obs.camera_id, obs.key)
+        event_id = self._open.get(key)
+        event = session.get(Event, event_id) if event_id else None
+        if event is None:
+            if obs.phase == "update":
+                return None  # an update of something we never saw start (e.g. after a restart): wait for its end
+            event = Event(camera_id=obs.camera_id, kind=obs.kind, label=obs.label, score=obs.score,
+                          start_at=obs.start, zone=obs.zones[0] if obs.zones else None, plate=obs.plate,
+                          plate_region=obs.plate_region, box=list(obs.box) if obs.box else None,
+                          details={**obs.details, "zones": list(obs.zones)})
+            session.add(event)
+            session.flush()
+            kind = "new"
+        else:
+            kind = "end" if obs.phase == "end" else "update"
+            zones = sorted(set(event_zones(event)) | set(obs.zones))
+            details = {**(event.details or {}), **obs.details, "zones": zones}
+            event.details = details
+            event.zone = event.zone or (zones[0] if zones else None)
+            if obs.score is not None and (event.score is None or obs.score >= event.score):
+                event.score = obs.score
+                if obs.box:
+                    event.box = list(obs.box)
+            if obs.label and not event.label:
+                event.label = obs.label
+        if obs.snapshot:
+            event.snapshot = save_image(self.events_dir, obs.camera_id, event.start_at, f"{event.id}.jpg",
+                                        obs.snapshot)
+        if obs.crop:
+            event.crop = save_image(self.events_dir, obs.camera_id, event.start_at, f"{event.id}-plate.jpg", obs.crop)
+        last = obs.end or utcnow()
+        if obs.phase == "end":
+            event.end_at = max(obs.end or last, event.start_at)
+            self._open.pop(key, None)
+            if kind == "new":
+                kind = "end" if obs.kind != EventKind.PLATE else "new"
+        else:
+            self._open[key] = event.id
+            event.details = {**(event.details or {}), "last_seen": last.isoformat()}
+        return Applied(event, kind, max(0.0, (last - event.start_at).total_seconds()))
+
+    def forget_camera(self, camera_id: int) -> None:
+        for key in [k for k in self._open if k[0] == camera_id]:
+            self._open.pop(key)
+
+
+def close_dangling(session: Session) -> int:
+    """Events left open by a stopped server end where they were last seen (or where they started)."""
+    rows = session.scalars(select(Event).where(Event.end_at.is_(None))).all()
+    for event in rows:
+        last = (event.details or {}).get("last_seen")
+        event.end_at = datetime.fromisoformat(last) if last else event.start_at
+    return len(rows)
+
+
+# --- reading --------------------------------------------------------------------------------------------------------
+
+def visible_events(user: User, right: Right = Right.VIEW_ARCHIVE) -> Select:
+    """Events of the cameras the user may see in the archive (a detection shows what the camera recorded)."""
+    cameras = access.visible_cameras(user, right).with_only_columns(Camera.id)
+    return select(Event).where(Event.camera_id.in_(cameras))
+
+
+def search(session: Session, user: User, *, camera_ids: Iterable[int] | None = None, place_id: int | None = None,
+           start: datetime | None = None, end: datetime | None = None, kind: str | None = None,
+           label: str | None = None, plate: str | None = None, fuzzy: bool = False, zone: str | None = None) -> Select:
+    """Events matching every given filter, newest first. ``plate`` is a prefix of the normalised plate, or with
+    ``fuzzy`` any plate within one OCR-style edit of it."""
+    query = visible_events(user)
+    camera_ids = list(camera_ids or [])
+    if camera_ids:
+        query = query.where(Event.camera_id.in_(camera_ids))
+    if place_id is not None:
+        root = session.get(Place, place_id)
+        if root is None:
+            raise EventError(f"place {place_id} not found")
+        in_place = select(Camera.id).join(Place, Place.id == Camera.place_id).where(Place.path.startswith(root.path))
+        query = query.where(Event.camera_id.in_(in_place))
+    if start is not None:
+        query = query.where(or_(Event.end_at.is_(None), Event.end_at >= start))
+    if end is not None:
+        query = query.where(Event.start_at < end)
+    if kind:
+        if kind not in set(EventKind):
+            raise EventError(f"unknown event kind {kind!r} (known: {', '.join(EventKind)})")
+        query = query.where(Event.kind == kind)
+    if label:
+        query = query.where(Event.label == label)
+    if zone:
+        query = query.where(Event.zone == zone)
+    if plate:
+        query = _plate_filter(session, query, plate, fuzzy)
+    return query.order_by(Event.start_at.desc(), Event.id.desc())
+
+
+def _plate_filter(session: Session, query: Select, text: str, fuzzy: bool) -> Select:
+    from kuzet.domain import plates
+
+    cleaned = plates.clean(text)
+    if not cleaned:
+        raise EventError(f"{text!r} is not a plate or the start of one")
+    if not fuzzy:
+        return query.where(Event.plate.startswith(cleaned))
+    # Fuzzy: compare the query with every distinct plate read in the window (plates are few next to events).
+    seen = session.scalars(query.with_only_columns(Event.plate).where(Event.plate.is_not(None)).distinct()
+                           .order_by(None)).all()
+    close = [p for p in seen if plates.similar(cleaned, p)]
+    return query.where(Event.plate.in_(close or ["\0"]))
+
+
+def timeline_events(session: Session, camera_id: int, start: datetime, end: datetime,
+                    limit: int = 5000) -> list[dict[str, Any]]:
+    """Motion intervals and detections of a camera in a window, for the archive timeline."""
+    rows = session.scalars(
+        select(Event).where(Event.camera_id == camera_id, Event.start_at < end,
+                            or_(Event.end_at.is_(None), Event.end_at >= start))
+        .order_by(Event.start_at).limit(limit)).all()
+    return [{"id": e.id, "kind": e.kind, "label": e.label, "plate": e.plate, "start": e.start_at,
+             "end": e.end_at or e.start_at, "zone": e.zone} for e in rows]
+
+
+# --- retention ------------------------------------------------------------------------------------------------------
+
+def prune(session: Session, events_dir: Path, older_than: datetime, batch: int = 500) -> int:
+    """Delete events that ended before ``older_than`` with their pictures, except those an incident refers to."""
+    kept = select(Alarm.event_id).where(Alarm.incident_id.is_not(None), Alarm.event_id.is_not(None))
+    rows = session.execute(
+        select(Event.id, Event.snapshot, Event.crop)
+        .where(and_(Event.end_at.is_not(None), Event.end_at < older_than), Event.id.not_in(kept))
+        .order_by(Event.end_at).limit(batch)).all()
+    if not rows:
+        return 0
+    ids = [r.id for r in rows]
+    session.execute(update(Alarm).where(Alarm.event_id.in_(ids)).values(event_id=None))
+    session.execute(delete(Event).where(Event.id.in_(ids)))
+    for row in rows:
+        for rel in (row.snapshot, row.crop):
+            path = image_path(events_dir, rel)
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    return len(ids)
