@@ -20,10 +20,10 @@ API_PREFIX = "/api/v1"
 
 def _capability_routers() -> list[APIRouter]:
     """Routers of the capabilities beyond the core. Each module owns its router."""
-    from kuzet.api.routes import crime, integrations, operations, recording, safeyard, watching
+    from kuzet.api.routes import alarms, crime, integrations, operations, recording, safeyard, watching
 
-    return [recording.router, watching.router, operations.router, integrations.router, safeyard.router,
-            crime.router]
+    return [recording.router, watching.router, operations.router, alarms.router, integrations.router,
+            safeyard.router, crime.router]
 
 
 def create_app(inst: Installation, *, run_services: bool = False) -> FastAPI:

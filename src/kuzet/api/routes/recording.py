@@ -55,11 +55,14 @@ def camera_health(camera_id: int, request: Request, who: Caller = Depends(caller
 @router.get("/cameras/{camera_id}/timeline")
 def camera_timeline(camera_id: int, start: datetime | None = Query(None), end: datetime | None = Query(None),
                     who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    """Recorded ranges and gaps with their reasons for [start, end), answered from the index."""
+    """Recorded ranges and gaps with their reasons for [start, end), answered from the index, and the motion
+    intervals and detections of the window (``events``)."""
+    from kuzet.services.operations.events import timeline_events
+
     start, end = _window(start, end)
     with inst.db.session() as session:
         camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
-        return timeline(session, camera_id, start, end)
+        return timeline(session, camera_id, start, end) | {"events": timeline_events(session, camera_id, start, end)}
 
 
 @router.get("/storage")

@@ -40,7 +40,7 @@ def _hub(inst: Installation):  # noqa: ANN202
     return hub
 
 
-def _audit_view(inst: Installation, who: Caller | Actor, user, camera: Camera, action: str, right: Right,  # noqa: ANN001
+def audit_view(inst: Installation, who: Caller | Actor, user, camera: Camera, action: str, right: Right,  # noqa: ANN001
                 details: dict | None = None) -> None:
     actor = who.actor if isinstance(who, Caller) else who
     with inst.db.session() as session:
@@ -98,7 +98,7 @@ async def live_ws(websocket: WebSocket, camera_id: int, stream: str = "main") ->
         return
     stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
     ip = websocket.client.host if websocket.client else None
-    _audit_view(inst, Actor(user.id, user.username, ip), user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE,
+    audit_view(inst, Actor(user.id, user.username, ip), user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE,
                 {"stream": stream})
     try:
         async with hub.subscribe(camera_id, stream, maxsize=16) as sub:
@@ -152,7 +152,7 @@ async def live_playlist(camera_id: int, request: Request, stream: str = "main", 
     fresh = (camera_id, stream) not in registry.items
     item = registry.get(hub, camera_id, stream)
     if fresh:
-        _audit_view(inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE, {"via": "hls"})
+        audit_view(inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE, {"via": "hls"})
     if not await item.wait_ready():
         raise ApiError(503, "camera is offline")
     base = f"/api/v1/cameras/{camera_id}"
@@ -194,7 +194,7 @@ def archive_m3u8(camera_id: int, request: Request, start: datetime = Query(...),
         camera = camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
         body = archive_playlist(session, camera_id, start, end,
                                 lambda rid: f"/api/v1/cameras/{camera_id}/recordings/{rid}.mp4", _token_query(request))
-    _audit_view(inst, who, who.user, camera, Action.ARCHIVE_VIEWED, Right.VIEW_ARCHIVE,
+    audit_view(inst, who, who.user, camera, Action.ARCHIVE_VIEWED, Right.VIEW_ARCHIVE,
                 {"start": start.isoformat(), "end": end.isoformat(), "via": "hls"})
     return Response(body, media_type=HLS_TYPE)
 
@@ -228,7 +228,7 @@ def clip(camera_id: int, start: datetime = Query(...), end: datetime = Query(...
     if not pieces:
         raise not_found("nothing was recorded in this window")
     first_start = pieces[0].wall_start
-    _audit_view(inst, who, who.user, camera, Action.CLIP_DOWNLOADED, Right.VIEW_ARCHIVE,
+    audit_view(inst, who, who.user, camera, Action.CLIP_DOWNLOADED, Right.VIEW_ARCHIVE,
                 {"start": start.isoformat(), "end": end.isoformat()})
     name = f"camera-{camera_id}-{start:%Y%m%dT%H%M%SZ}.mp4"
     return StreamingResponse(window_fmp4(pieces, start, end), media_type="video/mp4", headers={

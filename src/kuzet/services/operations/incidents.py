@@ -231,6 +231,18 @@ def create_incident(session: Session, actor: Actor, user: User, *, offence_type:
     return incident
 
 
+def link_alarm(session: Session, actor: Actor, user: User, incident: Incident, alarm: Alarm) -> None:
+    """An alarm joins an open incident: its camera and clip are linked and the timeline says so."""
+    if incident.status == IncidentStatus.CLOSED:
+        raise IncidentError("the incident is closed")
+    event = session.get(Event, alarm.event_id) if alarm.event_id else None
+    start, end = clip_window(event) if event else (alarm.raised_at - timedelta(seconds=30),
+                                                   alarm.raised_at + timedelta(seconds=30))
+    session.add(IncidentCamera(incident_id=incident.id, camera_id=alarm.camera_id, start_at=start, end_at=end))
+    _entry(session, incident, actor, "alarm", alarm.title, {"alarm_id": alarm.id})
+    session.flush()
+
+
 def add_note(session: Session, actor: Actor, incident: Incident, text: str) -> IncidentEntry:
     if not (text or "").strip():
         raise IncidentError("a note needs text")

@@ -1,0 +1,345 @@
+"""The analysis service: every analysed camera's stream → its pipeline → events → alarms → the event bus.
+
+One loop per camera subscribes to the recorder's hub (the camera's single upstream; the sub stream unless plates
+need the main one), hands each fragment to the camera's ``CameraPipeline`` on a small thread pool (PyAV and OpenCV
+release the GIL while they work, so decoding runs beside the recorder's event loop without slowing it), and never
+processes two fragments of one camera at once. A camera whose analysis falls behind is skipped ahead by the hub
+(its queue is bounded), never slowing the recorder or live viewers.
+
+Observations come back from the worker threads into one consumer task, which stores them (``events.EventStore``),
+raises alarms (``alarms.raise_for_event``) and publishes ``kuzet.event.*`` and ``kuzet.alarm.*`` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from kuzet.domain.access import Right
+from kuzet.installation import Installation
+from kuzet.services import access
+from kuzet.services.operations import events as event_store
+from kuzet.services.operations.alarms import alarm_out, raise_for_event
+from kuzet.services.operations.messages import alarm_subject, event_subject
+from kuzet.services.operations.observations import Observation
+from kuzet.store.db import utcnow
+from kuzet.store.models import Camera
+from kuzet.store.models.operations import CameraAnalysis
+
+log = logging.getLogger("kuzet.operations")
+
+PLATE_KINDS = frozenset({"road", "gate"})
+RELOAD_SECONDS = 15.0
+ORGS_TTL = 60.0
+
+
+@dataclass(frozen=True)
+class CameraPlan:
+    """What to run on one camera; a change restarts its loop."""
+
+    camera_id: int
+    stream: str  # main | sub
+    settings: tuple  # the CameraAnalysis values (hashable), or () for defaults
+    anpr: bool
+
+
+def default_anpr(camera: Camera) -> bool:
+    """Plates are read on road and gate cameras unless the camera's settings say otherwise."""
+    return camera.kind in PLATE_KINDS
+
+
+def plan_for(camera: Camera, row: CameraAnalysis | None, has_sub: bool) -> CameraPlan | None:
+    """None when nothing is to be analysed on the camera."""
+    motion = row.motion if row else True
+    objects = row.objects if row else False
+    anpr = row.anpr if row else default_anpr(camera)
+    if not (motion or objects or anpr):
+        return None
+    wanted = row.stream if row else "auto"
+    if wanted == "auto":
+        # Plates need pixels: a road camera's sub stream is too small to read them.
+        wanted = "main" if anpr or not has_sub else "sub"
+    if wanted == "sub" and not has_sub:
+        wanted = "main"
+    values = () if row is None else (row.motion, row.fps, row.sensitivity, row.min_area, repr(row.zones),
+                                     row.objects, row.detector, row.anpr, row.stream)
+    return CameraPlan(camera.id, wanted, values, anpr)
+
+
+class _LockedReader:
+    """One plate reader (its OCR models are large) shared by every camera, one call at a time."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+
+    def read(self, image: Any) -> list:
+        with self._lock:
+            return self._reader.read(image)
+
+
+class _Serial:
+    """A camera's pipeline whose process() and close() never overlap (close may come from a cancelled loop while a
+    worker thread still processes its last fragment)."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self._lock = threading.Lock()
+
+    def process(self, init: bytes, fragment: Any) -> None:
+        with self._lock:
+            self.pipeline.process(init, fragment)
+
+    def close(self, at: Any) -> None:
+        with self._lock:
+            self.pipeline.close(at)
+
+
+class AnalysisService:
+    name = "analysis"
+
+    def __init__(self, inst: Installation) -> None:
+        self.inst = inst
+        self.settings = inst.settings
+        self.store = event_store.EventStore(inst.settings.events_path)
+        self.loops: dict[int, tuple[CameraPlan, asyncio.Task]] = {}
+        self.pipelines: dict[int, Any] = {}
+        self.queue: asyncio.Queue[Observation] = asyncio.Queue()
+        self.pool: ThreadPoolExecutor | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._orgs: dict[int, tuple[float, list[int]]] = {}
+        self._plate_reader: Any = None
+        self._detectors: dict[str, Any] = {}
+        self.stats = {"fragments": 0, "observations": 0, "alarms": 0, "skipped": 0}
+
+    # --- lifecycle --------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.inst.extras["analysis"] = self
+        if not self.settings.operations.enabled:
+            log.info("video analysis is off (operations.enabled = false)")
+            return
+        self.settings.events_path.mkdir(parents=True, exist_ok=True)
+        with self.inst.db.session() as session:
+            closed = event_store.close_dangling(session)
+        if closed:
+            log.info("closed %d events left open by the last run", closed)
+        self.pool = ThreadPoolExecutor(self.settings.operations.workers, thread_name_prefix="kuzet-analysis")
+        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._reload_loop())]
+
+    async def stop(self) -> None:
+        for _plan, task in list(self.loops.values()):
+            task.cancel()
+        for task in [t for _p, t in self.loops.values()] + self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.loops.clear()
+        # Whatever is still queued is stored, so an interval that ended just before the stop is not lost.
+        while not self.queue.empty():
+            await self._handle(self.queue.get_nowait())
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def reload(self) -> None:
+        """Start, restart and stop camera loops to match the database."""
+        recorder = self.inst.extras.get("recorder")
+        hub = self.inst.extras.get("hub")
+        if recorder is None or hub is None:
+            return
+        wanted = await asyncio.to_thread(self._plans)
+        for camera_id in list(self.loops):
+            plan, task = self.loops[camera_id]
+            if wanted.get(camera_id) != plan or task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                del self.loops[camera_id]
+        for camera_id, plan in wanted.items():
+            if camera_id not in self.loops:
+                self.loops[camera_id] = (plan, asyncio.create_task(self._watch(plan)))
+
+    def _plans(self) -> dict[int, CameraPlan]:
+        with self.inst.db.session() as session:
+            rows = {r.camera_id: r for r in session.scalars(select(CameraAnalysis))}
+            out = {}
+            for camera in session.scalars(select(Camera).where(Camera.enabled.is_(True))):
+                plan = plan_for(camera, rows.get(camera.id), bool(camera.sub_url))
+                if plan is not None:
+                    out[camera.id] = plan
+            return out
+
+    async def _reload_loop(self) -> None:
+        while True:
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("analysis reload failed")
+            await asyncio.sleep(RELOAD_SECONDS)
+
+    # --- one camera -------------------------------------------------------------------------------------------------
+
+    def _pipeline(self, plan: CameraPlan) -> Any:
+        from kuzet.services.operations.pipeline import AnalysisConfig, CameraPipeline
+
+        with self.inst.db.session() as session:
+            row = session.get(CameraAnalysis, plan.camera_id)
+        config = AnalysisConfig.from_settings(row, self.settings.operations)
+        if row is None:
+            config.anpr = plan.anpr
+        detector = self._detector(config.detector) if config.objects else None
+        reader = self._reader() if config.anpr else None
+        loop = asyncio.get_running_loop()
+
+        def sink(obs: Observation) -> None:
+            loop.call_soon_threadsafe(self.queue.put_nowait, obs)
+
+        return CameraPipeline(plan.camera_id, config, sink, detector=detector, plate_reader=reader)
+
+    def _detector(self, name: str) -> Any:
+        from kuzet.services.operations.objects import make_detector
+
+        if name == "onnx":  # one ONNX Runtime session serves every camera (its run() is thread-safe)
+            if name not in self._detectors:
+                self._detectors[name] = make_detector(name, self.settings.operations)
+            return self._detectors[name]
+        return make_detector(name, self.settings.operations)
+
+    def _reader(self) -> Any:
+        if self._plate_reader is None:
+            from kuzet.services.operations import anpr
+
+            if not anpr.available():
+                log.warning("plate reading needs the anpr extra (pip install 'kuzet[anpr]'); plates are not read")
+                return None
+            self._plate_reader = _LockedReader(anpr.PlateReader())
+        return self._plate_reader
+
+    async def _watch(self, plan: CameraPlan) -> None:
+        hub = self.inst.extras["hub"]
+        loop = asyncio.get_running_loop()
+        backoff = 1.0
+        while True:
+            pipeline = None
+            try:
+                pipeline = _Serial(await asyncio.to_thread(self._pipeline, plan))
+                self.pipelines[plan.camera_id] = pipeline
+                async with hub.subscribe(plan.camera_id, plan.stream, maxsize=64, wait_init=15.0) as sub:
+                    backoff = 1.0
+                    async for fragment in sub:
+                        init = sub.init
+                        if init is None:
+                            continue
+                        await loop.run_in_executor(self.pool, pipeline.process, init, fragment)
+                        self.stats["fragments"] += 1
+                    self.stats["skipped"] += sub.skipped
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                log.debug("camera %d gives no picture to analyse; retrying", plan.camera_id)
+            except Exception:
+                log.exception("analysis of camera %d failed; restarting it", plan.camera_id)
+            finally:
+                if pipeline is not None and self.pool is not None:
+                    with contextlib.suppress(Exception):
+                        self.pool.submit(pipeline.close, utcnow())
+                self.pipelines.pop(plan.camera_id, None)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+    # --- observations → events → alarms → bus -----------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            obs = await self.queue.get()
+            try:
+                await self._handle(obs)
+            except Exception:
+                log.exception("storing an observation of camera %d failed", obs.camera_id)
+
+    async def _handle(self, obs: Observation) -> None:
+        messages = await asyncio.to_thread(self._persist, obs)
+        self.stats["observations"] += 1
+        bus = self.inst.extras.get("bus")
+        if bus is None:
+            return
+        for subject, payload in messages:
+            try:
+                await bus.publish(subject, payload)
+            except Exception:
+                log.exception("publishing %s failed", subject)
+
+    def _organisations(self, session: Any, camera: Camera) -> list[int]:
+        cached = self._orgs.get(camera.id)
+        if cached and time.monotonic() - cached[0] < ORGS_TTL:
+            return cached[1]
+        ids = [o.id for o in access.organisations_seeing(session, camera, Right.VIEW_LIVE)]
+        self._orgs[camera.id] = (time.monotonic(), ids)
+        return ids
+
+    def _persist(self, obs: Observation) -> list[tuple[str, dict]]:
+        with self.inst.db.session() as session:
+            applied = self.store.apply(session, obs)
+            if applied is None:
+                return []
+            camera = session.get(Camera, obs.camera_id)
+            if camera is None:
+                return []
+            alarms = raise_for_event(session, applied.event, camera, applied.duration, self.settings.timezone)
+            messages = [(event_subject(camera.id), {
+                "type": applied.type, "event": event_store.event_out(applied.event, camera),
+                "organisations": self._organisations(session, camera)})]
+            for alarm in alarms:
+                out = alarm_out(session, alarm)
+                messages.append((alarm_subject(alarm.id), {"type": "raised", "alarm": out,
+                                                           "organisations": out["organisations"]}))
+            self.stats["alarms"] += len(alarms)
+            return messages
+
+
+class EventRetentionService:
+    """Deletes events (and their pictures) older than ``operations.events_retention_days``, once an hour."""
+
+    name = "event-retention"
+
+    def __init__(self, inst: Installation, interval: float = 3600.0) -> None:
+        self.inst = inst
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def run_once(self) -> int:
+        cutoff = utcnow() - timedelta(days=self.inst.settings.operations.events_retention_days)
+        total = 0
+        while True:
+            with self.inst.db.session() as session:
+                n = event_store.prune(session, self.inst.settings.events_path, cutoff)
+            total += n
+            if n == 0:
+                return total
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                removed = await asyncio.to_thread(self.run_once)
+                if removed:
+                    log.info("event retention removed %d events", removed)
+            except Exception:
+                log.exception("event retention failed")
+            await asyncio.sleep(self.interval)
