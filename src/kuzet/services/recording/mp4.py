@@ -216,3 +216,131 @@ class BoxSplitter:
     @property
     def buffered(self) -> int:
         return len(self._buf) + len(self._fragment)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One coded frame of a fragment: where its bytes are and how long it lasts."""
+
+    offset: int  # into the fragment's bytes (moof + mdat as the hub delivers them)
+    size: int
+    duration: int  # in the track's timescale
+    keyframe: bool
+    composition_offset: int = 0  # presentation time - decode time, in the track's timescale (B-frames)
+
+
+def fragment_samples(data: bytes | memoryview) -> list[Sample]:
+    """Every sample of the first track fragment of ``data`` (moof + mdat), in decode order.
+
+    The decoder in ``services/operations/decode.py`` feeds the samples one by one to a codec context, which is why it
+    needs their byte ranges; reading them here costs a few microseconds where demuxing through FFmpeg would need a
+    container per fragment. Follows ``tfhd`` defaults and the ``trun`` data offset (relative to the ``moof`` with
+    default-base-is-moof, as our ingest writes, or to tfhd's base data offset). Raises ``Mp4Error`` when a sample would
+    lie outside ``data``.
+    """
+    moof = find_box(data, [b"moof"])
+    if moof is None:
+        raise Mp4Error("no moof")
+    traf = find_box(data, [b"traf"], moof[0] + 8, moof[1])
+    if traf is None:
+        raise Mp4Error("moof without traf")
+    mdat = find_box(data, [b"mdat"], moof[1])
+    payload_start = mdat[0] + 8 if mdat else moof[1] + 8
+    base = moof[0]
+    default_duration = default_size = default_flags = 0
+    samples: list[Sample] = []
+    next_offset: int | None = None  # where the next trun's data starts when it gives no data offset
+    for kind, b_start, b_end in iter_boxes(data, traf[0] + 8, traf[1]):
+        if b_end - b_start < 12:
+            raise Mp4Error(f"truncated {kind!r} box")
+        version = data[b_start + 8]
+        flags = int.from_bytes(data[b_start + 9:b_start + 12], "big")
+        pos = b_start + 12
+        if kind == b"tfhd":
+            pos += 4  # track id
+            if flags & 0x01:
+                base = struct.unpack_from(">Q", data, pos)[0]
+                pos += 8
+            if flags & 0x02:
+                pos += 4
+            if flags & 0x08:
+                default_duration = struct.unpack_from(">I", data, pos)[0]
+                pos += 4
+            if flags & 0x10:
+                default_size = struct.unpack_from(">I", data, pos)[0]
+                pos += 4
+            if flags & 0x20:
+                default_flags = struct.unpack_from(">I", data, pos)[0]
+        elif kind == b"trun":
+            count = struct.unpack_from(">I", data, pos)[0]
+            pos += 4
+            if flags & 0x01:
+                offset = base + struct.unpack_from(">i", data, pos)[0]
+                pos += 4
+            else:
+                offset = payload_start if next_offset is None else next_offset
+            first_flags = None
+            if flags & 0x04:
+                first_flags = struct.unpack_from(">I", data, pos)[0]
+                pos += 4
+            per_sample = 4 * sum(bool(flags & f) for f in (0x100, 0x200, 0x400, 0x800))
+            if pos + count * per_sample > b_end:
+                raise Mp4Error(f"trun declares {count} samples but is {b_end - b_start} bytes long")
+            for i in range(count):
+                duration, size, s_flags, cto = default_duration, default_size, default_flags, 0
+                if flags & 0x100:
+                    duration = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
+                if flags & 0x200:
+                    size = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
+                if flags & 0x400:
+                    s_flags = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
+                if flags & 0x800:
+                    cto = struct.unpack_from(">i" if version == 1 else ">I", data, pos)[0]
+                    pos += 4
+                if i == 0 and first_flags is not None:
+                    s_flags = first_flags
+                if offset < 0 or offset + size > len(data):
+                    raise Mp4Error(f"sample {len(samples)} ({size} bytes at {offset}) lies outside the fragment")
+                samples.append(Sample(offset, size, duration, not (s_flags & SAMPLE_NON_SYNC), cto))
+                offset += size
+            next_offset = offset
+    return samples
+
+
+def _video_sample_entry(init: bytes) -> tuple[int, int]:
+    """(start, end) of the first sample entry in the stsd of the first video track."""
+    moov = find_box(init, [b"moov"])
+    if moov is None:
+        raise Mp4Error("init segment has no moov")
+    for kind, t_start, t_end in iter_boxes(init, moov[0] + 8, moov[1]):
+        if kind != b"trak":
+            continue
+        hdlr = find_box(init, [b"mdia", b"hdlr"], t_start + 8, t_end)
+        if hdlr is None or init[hdlr[0] + 16:hdlr[0] + 20] != b"vide":
+            continue
+        stsd = find_box(init, [b"mdia", b"minf", b"stbl", b"stsd"], t_start + 8, t_end)
+        if stsd is None:
+            raise Mp4Error("video track has no stsd")
+        for _kind, e_start, e_end in iter_boxes(init, stsd[0] + 16, stsd[1]):
+            return e_start, e_end
+        raise Mp4Error("stsd has no sample entry")
+    raise Mp4Error("init segment has no video track")
+
+
+def codec_config(init: bytes) -> tuple[str, bytes]:
+    """("h264" | "hevc", the avcC / hvcC payload) of an init segment: the extradata a decoder needs.
+
+    The names are FFmpeg's decoder names. Raises ``Mp4Error`` for other codecs (MJPEG, encrypted tracks, …).
+    """
+    e_start, e_end = _video_sample_entry(init)
+    fourcc = init[e_start + 4:e_start + 8]
+    # A VisualSampleEntry has 78 bytes of fixed fields after its 8-byte header; its child boxes follow.
+    for kind, c_start, c_end in iter_boxes(init, e_start + 86, e_end):
+        if kind == b"avcC":
+            return "h264", bytes(init[c_start + 8:c_end])
+        if kind == b"hvcC":
+            return "hevc", bytes(init[c_start + 8:c_end])
+    raise Mp4Error(f"unsupported video sample entry {fourcc.decode('latin-1')!r} (need avcC or hvcC)")
