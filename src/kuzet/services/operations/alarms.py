@@ -8,7 +8,7 @@ timestamped for the response-time figures (``kpis.py``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, exists, select
@@ -29,6 +29,9 @@ from kuzet.store.models.operations import Alarm, AlarmRoute, AlarmRule, Event, H
 RESPONDERS = frozenset({OrganisationKind.POLICE_DUTY_UNIT, OrganisationKind.CONTROL_CENTRE,
                         OrganisationKind.SECURITY_FIRM})
 QUEUE_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.POLICE_OPERATOR, Role.ORGANISATION_ADMIN})
+# While an alarm of a rule (or hot-list entry) on a camera waits unhandled in the queue, more matching events on that
+# camera within this time raise nothing new: the operator already has the camera in front of them.
+REPEAT_WINDOW = timedelta(minutes=5)
 
 
 class AlarmError(ValueError):
@@ -56,11 +59,21 @@ def _raise(session: Session, event: Event, camera: Camera, title: str, priority:
     return alarm
 
 
+def _waiting(session: Session, camera: Camera, column: Any) -> set[int]:
+    """Rules (``Alarm.rule_id``) or hot-list entries (``Alarm.hot_list_entry_id``) with an alarm on this camera
+    still new in the queue and recently raised."""
+    return set(session.scalars(select(column).where(
+        Alarm.camera_id == camera.id, Alarm.state == AlarmState.NEW, column.is_not(None),
+        Alarm.raised_at >= utcnow() - REPEAT_WINDOW)))
+
+
 def raise_for_event(session: Session, event: Event, camera: Camera, duration: float, tz: str) -> list[Alarm]:
-    """Alarms this event raises now: each matching rule once, and each hot-list hit of its plate once."""
+    """Alarms this event raises now: each matching rule once, and each hot-list hit of its plate once, unless the
+    same rule or entry already waits in the queue for this camera (``REPEAT_WINDOW``)."""
     raised: list[Alarm] = []
     done_rules = set(session.scalars(select(Alarm.rule_id).where(Alarm.event_id == event.id,
                                                                  Alarm.rule_id.is_not(None))))
+    done_rules |= _waiting(session, camera, Alarm.rule_id)
     for rule in matching_rules(session, event, camera, duration, tz, event_zones(event)):
         if rule.id in done_rules:
             continue
@@ -71,6 +84,7 @@ def raise_for_event(session: Session, event: Event, camera: Camera, duration: fl
     if event.plate:
         done_entries = set(session.scalars(select(Alarm.hot_list_entry_id).where(
             Alarm.event_id == event.id, Alarm.hot_list_entry_id.is_not(None))))
+        done_entries |= _waiting(session, camera, Alarm.hot_list_entry_id)
         for entry, hot_list in hotlist_match(session, event.plate, event.start_at):
             if entry.id in done_entries:
                 continue
