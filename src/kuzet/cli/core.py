@@ -65,6 +65,8 @@ def _run_server(inst: Installation, host: str, port: int, services: bool = True)
     server = uvicorn.Server(config)
     for name in ("uvicorn.access", "uvicorn.error", "kuzet"):
         logging.getLogger(name).addFilter(SecretFilter())
+    # httpx logs every request URL at INFO (webhook URLs may carry a token in their query): warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     server.run()
 
 

@@ -49,7 +49,7 @@ def topic(subject: str, payload: dict[str, Any]) -> str | None:
 def topic_matches(patterns: str | list[str], name: str) -> bool:
     """``"alarm.*,incident.closed"`` matches ``alarm.raised`` and ``incident.closed``; ``*`` alone matches all."""
     items = patterns.split(",") if isinstance(patterns, str) else patterns
-    what, _, kind = name.partition(".")
+    what = name.partition(".")[0]
     for raw in items:
         pattern = raw.strip()
         if pattern in ("*", name) or pattern == f"{what}.*" or pattern == what:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from kuzet.installation import Installation
 from kuzet.services.operations.analysis import AnalysisService, EventRetentionService
+from kuzet.services.operations.mqtt import MqttBridge
+from kuzet.services.operations.webhooks import WebhookService
 
 
 def services(inst: Installation) -> list:
-    return [AnalysisService(inst), EventRetentionService(inst)]
+    return [AnalysisService(inst), EventRetentionService(inst), WebhookService(inst), MqttBridge(inst)]
