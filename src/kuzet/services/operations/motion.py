@@ -114,6 +114,11 @@ class MotionDetector:
         self._relearn_until = -math.inf
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) of the small picture the detector works on, once it has seen a frame."""
+        return self._size
+
     def reset(self) -> None:
         """Forget the background (e.g. the stream changed resolution)."""
         self._size = None
