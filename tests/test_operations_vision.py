@@ -502,21 +502,35 @@ def test_pipeline_reports_motion_at_the_right_wall_times(synth: tuple[bytes, lis
     assert pipeline.stats["errors"] == 0
 
 
-def test_pipeline_on_real_footage(vtest: Path) -> None:
+def test_pipeline_on_real_footage_with_people_tracked(vtest: Path) -> None:
     init, parts = fmp4_fragments(vtest)
     fragments = wall_fragments(init, parts, T0)[:70]  # the first ~20 s
     observations: list[Observation] = []
-    pipeline = CameraPipeline(1, AnalysisConfig(), observations.append)
+    pipeline = CameraPipeline(1, AnalysisConfig(objects=True), observations.append)
+    assert isinstance(pipeline.detector, HogPeopleDetector)
     for fragment in fragments:
         pipeline.process(init, fragment)
     last = fragments[-1].start + timedelta(seconds=fragments[-1].duration)
     pipeline.close(last)
-    phases = [o.phase for o in observations]
-    assert phases[0] == "start" and phases[-1] == "end"
-    assert 0 <= seconds(observations[0].start) <= 1.0  # people walk from the first frame
-    assert all(T0 <= o.start <= last and (o.end is None or o.end <= last) for o in observations)
     media = sum(f.duration for f in fragments)
     assert pipeline.stats["analysed"] == pytest.approx(5 * media, abs=2)
+    assert pipeline.stats["detections"] <= 2 * media + 1  # object_fps
+    motion = [o for o in observations if o.kind == "motion"]
+    assert motion[0].phase == "start" and motion[-1].phase == "end"
+    assert 0 <= seconds(motion[0].start) <= 1.0  # people walk from the first frame
+    assert all(T0 <= o.start <= last and (o.end is None or o.end <= last) for o in observations)
+    # People: every track that started ended once, with its best sighting; 5-7 people are in view at a time.
+    objects = [o for o in observations if o.kind == "object"]
+    starts = {o.key for o in objects if o.phase == "start"}
+    ends = [o for o in objects if o.phase == "end"]
+    assert 5 <= len(starts) <= 25 and sorted(starts) == sorted(o.key for o in ends)
+    for end in ends:
+        assert end.label == "person" and end.score > 0.5 and T0 <= end.start <= end.end <= last
+        x, y, w, h = end.box
+        assert 0 <= x <= 1 and 0 <= y <= 1 and 0.08 < h < 0.5  # person-sized, in the picture
+        assert is_jpeg(end.snapshot).shape == (576, 768, 3)
+    # Someone walking through for a long while is one event, not one per detection.
+    assert max((o.end - o.start).total_seconds() for o in ends) >= 10
 
 
 def test_garbage_does_not_stop_the_pipeline(synth: tuple[bytes, list[Fragment]]) -> None:

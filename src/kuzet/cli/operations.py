@@ -24,6 +24,8 @@ def bench_motion(
     file: Annotated[Path | None, typer.Option(help="Use this H.264/H.265 file instead of the generated clip.")] = None,
     json_out: JsonOpt = False,
     skip_ceiling: Annotated[bool, typer.Option(help="Do not measure the decode ceilings.")] = False,
+    opencv_threads: Annotated[int, typer.Option(help="OpenCV's own threads (0: OpenCV's default, one per core).")]
+    = 0,
 ) -> None:
     """Motion analysis CPU per stream (decode included) against the bare decode ceiling measured in the same run."""
     from kuzet.services.operations.bench_motion import run_motion_benchmark
@@ -40,7 +42,8 @@ def bench_motion(
 
         try:
             result = run_motion_benchmark(streams, seconds, file=file, workers=workers, fps=fps,
-                                          ceiling=not skip_ceiling, progress=report)
+                                          ceiling=not skip_ceiling, opencv_threads=opencv_threads,
+                                          progress=report)
         except (ValueError, OSError) as exc:
             fail(str(exc))
     if not json_out:

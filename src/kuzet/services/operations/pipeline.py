@@ -283,11 +283,12 @@ class CameraPipeline:
         if self.config.motion:
             self.intervals.feed(at, result, snapshot=lambda: jpeg(picture()))
         if self.detector is not None and (result.motion or self.tracker.active) and self._detect_every.due(seconds):
-            detections = []
             if result.motion:
                 detections = self.detector.detect(picture(), regions_of(result, frame.width, frame.height))
                 self.stats["detections"] += 1
-            self.tracker.update(at, detections, picture())
+                self.tracker.update(at, detections, picture())
+            else:  # nothing moves: no detector, but the round counts so tracks of what left are ended
+                self.tracker.update(at, [], None)
         self.tracker.tick(at)
         if self.plate_reader is not None and result.motion and self._plate_every.due(seconds):
             self.stats["plate_reads"] += 1
