@@ -28,30 +28,58 @@ def sim(
     resolution: Annotated[str, typer.Option(help="Generated main stream: 1080p (4 Mbit/s) or 720p (2 Mbit/s).")]
     = "1080p",
     packet_size: Annotated[int, typer.Option(help="Largest RTP payload, bytes.")] = 1400,
+    scene: Annotated[list[str] | None, typer.Option(
+        help="K=SCENE: camera K plays SCENE — road:<plate> (a car with that plate, e.g. road:123ABC02), people "
+             "(real CCTV footage) or test. Repeatable; the other cameras play the default.")] = None,
 ) -> None:
     """Serve N looping simulated RTSP cameras (H.264 main 1080p and sub 640x360, frame counter burnt in)."""
-    from kuzet.services.simulator.clips import MAIN_720P, MAIN_1080P, SUB_360P, ensure_clip
+    from kuzet.services.simulator.clips import MAIN_720P, MAIN_1080P, SUB_360P, ensure_clip, scene_clips
     from kuzet.services.simulator.rtsp import SimServer, build_cameras
 
     if cameras < 1:
         fail("--cameras must be at least 1")
     if file is not None and not file.exists():
         fail(f"{file}: no such file")
+    try:
+        wanted = parse_scene_options(scene or [], cameras)
+    except ValueError as exc:
+        fail(str(exc))
+    main_spec = MAIN_1080P if resolution == "1080p" else MAIN_720P
     with err_console.status("preparing clips (generated once, then cached)…"):
-        main = file or ensure_clip(MAIN_1080P if resolution == "1080p" else MAIN_720P)
+        main = file or ensure_clip(main_spec)
         sub = ensure_clip(SUB_360P)
+        clips = {name: scene_clips(name, main_spec, SUB_360P) for name in sorted(set(wanted.values()))}
         try:
-            cams = build_cameras(cameras, main, sub, max_payload=packet_size)
+            cams = build_cameras(cameras, main, sub, max_payload=packet_size,
+                                 scenes={k: clips[name] for k, name in wanted.items()})
         except ValueError as exc:
             fail(str(exc))
     server = SimServer(cams, host, port)
     console.print(f"{cameras} simulated cameras: rtsp://{host}:{port}/cam1 … /cam{cameras} (sub: …/camK/sub)")
+    for k, name in sorted(wanted.items()):
+        console.print(f"  cam{k}: {name}")
     try:
         asyncio.run(server.serve_forever())
     except KeyboardInterrupt:
         pass
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def parse_scene_options(options: list[str], cameras: int) -> dict[int, str]:
+    """``["1=road:123 ABC 02", "3=people"]`` → ``{1: "road:123ABC02", 3: "people"}``; ValueError naming the bad one."""
+    from kuzet.services.simulator.clips import parse_scene
+
+    out: dict[int, str] = {}
+    for option in options:
+        number, sep, name = option.partition("=")
+        if not sep or not number.strip().isdigit():
+            raise ValueError(f"--scene {option!r}: expected K=SCENE, e.g. 1=road:123ABC02")
+        k = int(number)
+        if not 1 <= k <= cameras:
+            raise ValueError(f"--scene {option!r}: camera {k} is not among 1..{cameras}")
+        out[k] = parse_scene(name)
+    return out
 
 
 def storage(data: DataOpt = None, json_out: JsonOpt = False) -> None:

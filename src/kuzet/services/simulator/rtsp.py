@@ -401,19 +401,32 @@ class SimServer:
 
 
 def build_cameras(count: int, main: Path, sub: Path | None, *, max_payload: int = MAX_PAYLOAD,
-                  credentials: dict[int, str] | None = None) -> list[SimCamera]:
-    """``count`` cameras sharing the same clips in memory, each on its own schedule."""
-    streams: dict[str, tuple[Clip, list[PreparedFrame]]] = {}
-    main_clip = Clip.load(main)
-    streams["main"] = (main_clip, prepare(main_clip, max_payload))
-    if sub is not None:
-        sub_clip = Clip.load(sub)
-        streams["sub"] = (sub_clip, prepare(sub_clip, max_payload))
+                  credentials: dict[int, str] | None = None,
+                  scenes: dict[int, tuple[Path, Path | None]] | None = None) -> list[SimCamera]:
+    """``count`` cameras, each on its own schedule, playing ``main`` / ``sub`` — or, for the camera numbers in
+    ``scenes``, that camera's own main and sub clips. A clip played by several cameras is held in memory once."""
+    loaded: dict[tuple[Path, int], tuple[Clip, list[PreparedFrame]]] = {}
+
+    def streams_of(main_path: Path, sub_path: Path | None) -> dict[str, tuple[Clip, list[PreparedFrame]]]:
+        streams: dict[str, tuple[Clip, list[PreparedFrame]]] = {}
+        for name, path in (("main", main_path), ("sub", sub_path)):
+            if path is None:
+                continue
+            key = (Path(path), max_payload)
+            if key not in loaded:
+                clip = Clip.load(Path(path))
+                loaded[key] = (clip, prepare(clip, max_payload))
+            streams[name] = loaded[key]
+        return streams
+
+    default = streams_of(main, sub)
+    per_camera = {k: streams_of(m, s) for k, (m, s) in (scenes or {}).items() if 1 <= k <= count}
     now = time.monotonic()
     cameras = []
     for k in range(1, count + 1):
+        streams = per_camera.get(k, default)
         # Spread keyframes over time, as independent cameras do.
-        epoch = now - random.uniform(0, main_clip.duration)
+        epoch = now - random.uniform(0, streams["main"][0].duration)
         cameras.append(SimCamera(k, streams, (credentials or {}).get(k), epoch=epoch))
     return cameras
 
