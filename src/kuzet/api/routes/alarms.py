@@ -11,14 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from kuzet.api.deps import SESSION_COOKIE, Caller, caller, installation
 from kuzet.api.errors import ApiError, not_found
 from kuzet.api.routes.common import Paging
 from kuzet.domain.access import Role
 from kuzet.domain.crime import OFFENCE_TYPES
-from kuzet.domain.operations import AlarmState, IncidentStatus
+from kuzet.domain.operations import PRIORITY_RANK, AlarmState, IncidentStatus
 from kuzet.installation import Installation
 from kuzet.services import accounts, audit
 from kuzet.services.operations import alarms as alarm_service
@@ -72,7 +72,9 @@ def list_alarms(state: list[str] = Query(default=[]), camera: int | None = None,
             query = query.where(Alarm.camera_id == camera)
         if since is not None:
             query = query.where(Alarm.raised_at >= since)
-        query = query.order_by(Alarm.raised_at.desc(), Alarm.id.desc())
+        # Most urgent first, then newest (as documented): the priority's rank, not its name, orders them.
+        rank = case({p.value: r for p, r in PRIORITY_RANK.items()}, value=Alarm.priority, else_=0)
+        query = query.order_by(rank.desc(), Alarm.raised_at.desc(), Alarm.id.desc())
         page = paging.page(session, query)
         ids = [a.id for a in page["items"]]
         routes = alarm_service.routes(session, ids)

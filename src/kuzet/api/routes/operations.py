@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from kuzet.api.deps import Caller, caller, installation, media_caller
-from kuzet.api.errors import ApiError, not_found
+from kuzet.api.errors import ApiError, error_body, not_found
 from kuzet.api.routes.common import Paging, camera_for
 from kuzet.api.routes.watching import audit_view
 from kuzet.domain.access import Right
@@ -104,8 +104,6 @@ async def camera_snapshot(camera_id: int, stream: str = "sub", who: Caller = Dep
     """The camera's current picture (its latest keyframe), e.g. to draw zones on. A live view: audited."""
     import asyncio
 
-    from kuzet.services.operations.decode import keyframe_jpeg
-
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
     hub, recorder = inst.extras.get("hub"), inst.extras.get("recorder")
@@ -126,11 +124,28 @@ async def camera_snapshot(camera_id: int, stream: str = "sub", who: Caller = Dep
         raise ApiError(503, "camera is offline") from None
     if fragment is None or init is None:
         raise ApiError(503, "camera is offline")
-    jpeg = await asyncio.to_thread(keyframe_jpeg, init, fragment)
+    jpeg = await asyncio.to_thread(_keyframe_jpeg, init, fragment)
     if jpeg is None:
         raise ApiError(503, "no picture could be decoded from the camera")
     audit_view(inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE, {"via": "snapshot"})
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def _keyframe_jpeg(init: bytes, fragment: Any) -> bytes | None:
+    """The first picture of a fragment that starts with a keyframe, as JPEG (None if it cannot be decoded)."""
+    import cv2
+
+    from kuzet.services.operations.decode import DecodeError, FragmentDecoder, bgr
+
+    try:
+        decoder = FragmentDecoder(init)
+        frames = decoder.decode(fragment) or decoder.flush()
+    except DecodeError:
+        return None
+    if not frames:
+        return None
+    ok, jpeg = cv2.imencode(".jpg", bgr(frames[0][1]), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpeg.tobytes() if ok else None
 
 
 # --- events ---------------------------------------------------------------------------------------------------------
@@ -319,7 +334,7 @@ def delete_entry(list_id: int, entry_id: int, who: Caller = Depends(caller),
 
 @router.post("/hotlists/{list_id}/import")
 async def import_entries(list_id: int, file: UploadFile = File(...), replace: bool = Form(False),
-                         who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+                         who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Any:
     """CSV with columns plate, reason, valid_to (Russian headers accepted): every row valid, or nothing imported."""
     import io
 
@@ -335,7 +350,10 @@ async def import_entries(list_id: int, file: UploadFile = File(...), replace: bo
         try:
             result = hotlists.import_csv(session, who.actor, hot_list, io.StringIO(text), replace=replace)
         except hotlists.HotListImportRejected as exc:
-            raise ApiError(422, str(exc), code="import_rejected") from None
+            # Every bad line, not only those the message has room for, so the console can list them all.
+            body = error_body("import_rejected", str(exc))
+            body["error"]["errors"] = [{"line": e.line, "message": e.message} for e in exc.errors]
+            return JSONResponse(body, status_code=422)
         return {"added": result.added, "updated": result.updated}
 
 

@@ -118,4 +118,17 @@ if (form) {
   });
 }
 
-startLive();
+// ?at=ISO (from event search, incidents): open the archive at that instant instead of live.
+const wantedAt = new URLSearchParams(location.search).get("at");
+const at = wantedAt ? new Date(wantedAt) : null;
+if (at && !Number.isNaN(at.getTime())) {
+  if (rights.includes("view_archive")) {
+    timeline.span = 600 * 1000;  // ten minutes around the instant
+    timeline.end = at.getTime() + timeline.span / 2;
+    timeline.load();
+    playArchive(at);
+  } else show(t("camera.no_archive"));
+} else startLive();
+
+const analysis = document.getElementById("analysis");
+if (analysis) import("./zones.js").then((m) => m.analysisPanel(analysis, cameraId));

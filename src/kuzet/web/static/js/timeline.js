@@ -1,5 +1,9 @@
 // The archive timeline: recorded ranges and gaps from the index, zoom from days to seconds, click to play.
-import {api, t} from "./api.js";
+// Under them the camera's events: motion intervals as a band, objects and plates as markers (hover for what, click to
+// play the archive from it).
+import {api, fmtTime, t} from "./api.js";
+
+const BAND = {motion: [54, 8], markers: [65, 14]};  // y and height under the recorded ranges (18–44) and gaps (44–52)
 
 export class Timeline {
   constructor(canvas, cameraId, {onSeek}) {
@@ -8,15 +12,21 @@ export class Timeline {
     this.onSeek = onSeek;
     this.span = 3600 * 1000;
     this.end = Date.now() + 60 * 1000;
-    this.data = {recorded: [], gaps: []};
+    this.data = {recorded: [], gaps: [], events: []};
     this.position = null;
-    canvas.addEventListener("click", (e) => this.onSeek(new Date(this.timeAt(e.offsetX))));
+    this.hits = [];  // where the events were drawn: {x0, x1, y0, y1, event}
+    canvas.addEventListener("click", (e) => {
+      const hit = this.hitAt(e.offsetX, e.offsetY);
+      this.onSeek(new Date(hit ? Date.parse(hit.event.start) : this.timeAt(e.offsetX)));
+    });
+    canvas.addEventListener("mouseleave", () => this.tip(null));
     canvas.addEventListener("wheel", (e) => { e.preventDefault(); this.zoom(e.deltaY > 0 ? 2 : 0.5, this.timeAt(e.offsetX)); });
     let drag = null;
     canvas.addEventListener("mousedown", (e) => { drag = {x: e.offsetX, end: this.end}; });
     window.addEventListener("mouseup", () => { if (drag) this.load(); drag = null; });
     canvas.addEventListener("mousemove", (e) => {
       if (drag && Math.abs(e.offsetX - drag.x) > 3) { this.end = drag.end - (e.offsetX - drag.x) * this.span / this.width; this.draw(); }
+      this.tip(drag ? null : this.hitAt(e.offsetX, e.offsetY), e.offsetX);
     });
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
@@ -70,6 +80,7 @@ export class Timeline {
       const x0 = this.xAt(Date.parse(gap.start)), x1 = this.xAt(gap.end ? Date.parse(gap.end) : Date.now());
       g.fillRect(x0, 44, Math.max(1, x1 - x0), 8);
     }
+    this.drawEvents(g, w);
     g.fillStyle = "#ccd"; g.font = "11px sans-serif";
     const step = niceStep(this.span / Math.max(1, w / 110));
     for (let tick = Math.ceil(this.start / step) * step; tick < this.end; tick += step) {
@@ -81,9 +92,75 @@ export class Timeline {
     }
     g.fillStyle = "#fff";
     g.fillText(`${t("camera.recorded")} ▮  ${t("camera.gap")} ▬`, 4, h - 4);
+    const legend = [["#e67e22", t("tl.motion"), "▬"], ["#1abc9c", t("tl.object"), "▲"], ["#e84393", t("tl.plate"), "◆"]];
+    let lx = 4 + g.measureText(`${t("camera.recorded")} ▮  ${t("camera.gap")} ▬   `).width;
+    for (const [colour, label, mark] of legend) {
+      g.fillStyle = colour; g.fillText(`${label} ${mark}`, lx, h - 4);
+      lx += g.measureText(`${label} ${mark}   `).width;
+    }
     if (this.position) { g.fillStyle = "#f1c40f"; g.fillRect(this.xAt(this.position.getTime()) - 1, 0, 2, h); }
     const now = this.xAt(Date.now());
     g.fillStyle = "#3498db"; g.fillRect(now, 0, 1, h);
+  }
+
+  drawEvents(g, w) {
+    // Motion: a band of intervals; objects and plates: markers at their start (plates as diamonds).
+    this.hits = [];
+    const events = this.data.events || [];
+    const [my, mh] = BAND.motion, [ky, kh] = BAND.markers;
+    g.fillStyle = "#e67e22";
+    for (const e of events) {
+      if (e.kind !== "motion") continue;
+      const x0 = this.xAt(Date.parse(e.start)), x1 = Math.max(this.xAt(Date.parse(e.end)), x0 + 2);
+      if (x1 < 0 || x0 > w) continue;
+      g.fillRect(x0, my, x1 - x0, mh);
+      this.hits.push({x0: x0 - 2, x1: x1 + 2, y0: my - 1, y1: my + mh + 1, event: e});
+    }
+    for (const e of events) {
+      if (e.kind === "motion") continue;
+      const x = this.xAt(Date.parse(e.start));
+      if (x < -6 || x > w + 6) continue;
+      g.fillStyle = e.kind === "plate" ? "#e84393" : "#1abc9c";
+      g.beginPath();
+      if (e.kind === "plate") {
+        g.moveTo(x, ky); g.lineTo(x + 5, ky + kh / 2); g.lineTo(x, ky + kh); g.lineTo(x - 5, ky + kh / 2);
+      } else {
+        g.moveTo(x, ky); g.lineTo(x + 5, ky + kh); g.lineTo(x - 5, ky + kh);
+      }
+      g.closePath();
+      g.fill();
+      this.hits.push({x0: x - 6, x1: x + 6, y0: ky - 1, y1: ky + kh + 1, event: e});
+    }
+  }
+
+  hitAt(x, y) {
+    // Markers drawn later lie on top; the nearest one to the pointer wins.
+    let best = null;
+    for (const hit of this.hits) {
+      if (x < hit.x0 || x > hit.x1 || y < hit.y0 || y > hit.y1) continue;
+      const d = Math.abs((hit.x0 + hit.x1) / 2 - x);
+      if (!best || hit.event.kind !== "motion" && (best.event.kind === "motion" || d < best.d)) best = {...hit, d};
+    }
+    return best;
+  }
+
+  tip(hit, x = 0) {
+    this.canvas.style.cursor = hit ? "pointer" : "crosshair";
+    if (!this.tipNode) {
+      this.tipNode = document.createElement("div");
+      this.tipNode.className = "timeline-tip";
+      this.tipNode.setAttribute("role", "tooltip");
+      this.canvas.parentElement.append(this.tipNode);
+    }
+    this.tipNode.hidden = !hit;
+    if (!hit) return;
+    const e = hit.event;
+    const what = [t(`tl.${e.kind}`), e.label ? t(`ev.label.${e.label}`) : "", e.plate || "",
+      e.zone ? `${t("ev.zone")}: ${e.zone}` : ""].filter(Boolean).join(" · ");
+    const lasted = (Date.parse(e.end) - Date.parse(e.start)) / 1000;
+    this.tipNode.textContent = `${what} — ${fmtTime(new Date(e.start))}${lasted >= 1 ? ` (${Math.round(lasted)} ${t("ops.unit.s")})` : ""}`;
+    this.tipNode.style.left = `${Math.max(0, Math.min(x + 10, this.width - 260))}px`;
+    this.tipNode.style.top = `${hit.y1 + 4}px`;
   }
 
   gapNear(time, direction) {
