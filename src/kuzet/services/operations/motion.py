@@ -180,7 +180,7 @@ class MotionDetector:
         cv2.accumulateWeighted(img, self._background, alpha)
         if relearning:
             return MotionResult(False, changed=fraction, suppressed=True)
-        if fraction * self._watched < self._min_pixels / 9:  # too few pixels for any blob to reach min_area
+        if fraction * self._watched < self._min_pixels / 25:  # a changed pixel dilates to 5x5 at most: no blob
             return MotionResult(False, changed=fraction)
         blobs = self._blobs(cv2.dilate(changed, self._kernel, iterations=2))
         return MotionResult(bool(blobs), blobs, fraction)
