@@ -127,3 +127,18 @@ class FragmentDecoder:
                 continue
             if want is None or want(when):
                 out.append((when, frame))
+
+
+def keyframe_jpeg(init: bytes, fragment: Fragment, quality: int = 85) -> bytes | None:
+    """The first picture of a keyframe fragment as a JPEG (a camera's current picture), or None if none decodes."""
+    import cv2
+
+    try:
+        decoder = FragmentDecoder(init)
+        frames = decoder.decode(fragment) + decoder.flush()
+    except DecodeError:
+        return None
+    if not frames:
+        return None
+    ok, data = cv2.imencode(".jpg", bgr(frames[0][1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return data.tobytes() if ok else None
