@@ -104,6 +104,8 @@ async def camera_snapshot(camera_id: int, stream: str = "sub", who: Caller = Dep
     """The camera's current picture (its latest keyframe), e.g. to draw zones on. A live view: audited."""
     import asyncio
 
+    from kuzet.services.operations.decode import keyframe_jpeg
+
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
     hub, recorder = inst.extras.get("hub"), inst.extras.get("recorder")
@@ -124,28 +126,11 @@ async def camera_snapshot(camera_id: int, stream: str = "sub", who: Caller = Dep
         raise ApiError(503, "camera is offline") from None
     if fragment is None or init is None:
         raise ApiError(503, "camera is offline")
-    jpeg = await asyncio.to_thread(_keyframe_jpeg, init, fragment)
+    jpeg = await asyncio.to_thread(keyframe_jpeg, init, fragment)
     if jpeg is None:
         raise ApiError(503, "no picture could be decoded from the camera")
     audit_view(inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE, {"via": "snapshot"})
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
-
-
-def _keyframe_jpeg(init: bytes, fragment: Any) -> bytes | None:
-    """The first picture of a fragment that starts with a keyframe, as JPEG (None if it cannot be decoded)."""
-    import cv2
-
-    from kuzet.services.operations.decode import DecodeError, FragmentDecoder, bgr
-
-    try:
-        decoder = FragmentDecoder(init)
-        frames = decoder.decode(fragment) or decoder.flush()
-    except DecodeError:
-        return None
-    if not frames:
-        return None
-    ok, jpeg = cv2.imencode(".jpg", bgr(frames[0][1]), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return jpeg.tobytes() if ok else None
 
 
 # --- events ---------------------------------------------------------------------------------------------------------

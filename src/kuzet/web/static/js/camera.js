@@ -34,6 +34,7 @@ async function playArchive(at) {
   live?.stop();
   live = null;
   window.KUZET.position = null;
+  archive = null;  // until the new clip is in, the one still playing must not report its position
   window.KUZET.mode = "archive";
   document.getElementById("go-live").classList.remove("active");
   const until = new Date(at.getTime() + CLIP_SECONDS * 1000);
@@ -73,6 +74,7 @@ document.getElementById("go-live").addEventListener("click", startLive);
 
 const timeline = new Timeline(document.getElementById("timeline"), cameraId, {onSeek: playArchive});
 window.KUZET.seek = (iso) => playArchive(new Date(iso));
+window.KUZET.timeline = timeline;
 document.querySelectorAll(".timeline-zoom button").forEach((b) => b.addEventListener("click", () => timeline.setSpan(Number(b.dataset.span))));
 for (const [id, dir] of [["next-gap", 1], ["prev-gap", -1]]) {
   document.getElementById(id).addEventListener("click", () => {

@@ -15,6 +15,10 @@ export const stateBadge = (prefix, s) => el("span", {class: `badge st-${s}`}, t(
 /** 75 → "1 min 15 s" in the page's language; null → "—". */
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 10) {  // short times (a crew already near) keep a tenth, in the page's number format
+    const short = seconds.toLocaleString(LOCALES[window.KUZET.lang] || "ru-RU", {maximumFractionDigits: 1});
+    return `${short} ${t("ops.unit.s")}`;
+  }
   const s = Math.round(seconds);
   if (s < 60) return `${s} ${t("ops.unit.s")}`;
   const m = Math.floor(s / 60), rest = s % 60;
