@@ -89,7 +89,7 @@ function card(a) {
   const details = [];
   if (a.hot_list) details.push(`${a.hot_list.list}: ${a.hot_list.plate}${a.hot_list.reason ? ` — ${a.hot_list.reason}` : ""}`);
   else if (a.event && a.event.plate) details.push(`${t("ev.plate")}: ${a.event.plate}`);
-  if (a.event && a.event.label) details.push(t(`ev.label.${a.event.label}`));
+  if (a.event && a.event.label && a.event.kind !== "plate") details.push(t(`ev.label.${a.event.label}`));
   if (a.event && a.event.zone) details.push(`${t("ev.zone")}: ${a.event.zone}`);
   if (a.dismiss_reason) details.push(`${t("al.reason")}: ${a.dismiss_reason}`);
   const status = el("p", {class: "error", role: "alert"});
@@ -115,21 +115,37 @@ function render() {
   const items = [...alarms.values()].filter(shown).sort(order);
   list.replaceChildren(...items.map(card));
   empty.hidden = items.length > 0;
-  const fresh = items.filter((a) => a.state === "new").length;
-  count.textContent = `${t("al.count_new")}: ${fresh} · ${t("al.count_shown")}: ${items.length}`;
-  document.title = fresh ? `(${fresh}) ${baseTitle}` : baseTitle;
+  const waiting = items.filter((a) => a.state === "new").length;
+  count.textContent = `${t("al.count_new")}: ${waiting} · ${t("al.count_shown")}: ${items.length}`;
+  document.title = waiting ? `(${waiting}) ${baseTitle}` : baseTitle;
 }
 
+let loadedFilter = null;
 async function load() {
   const query = filter === "open" ? OPEN.map((s) => `state=${s}`).join("&") + "&limit=500" : "limit=200";
   try {
     const data = await api(`/api/v1/alarms?${query}`);
+    const known = new Set(alarms.keys());
+    const catchingUp = loadedFilter === filter;  // a refresh of the same list: what is new was missed while away
     alarms.clear();
-    for (const a of data.items) alarms.set(a.id, a);
+    for (const a of data.items) {
+      alarms.set(a.id, a);
+      if (catchingUp && !known.has(a.id) && a.state === "new") markFresh(a);
+    }
+    loadedFilter = filter;
     errorLine.textContent = "";
   } catch (err) { showError(errorLine, err); }
   render();
   window.KUZET.alarms.loaded = true;
+}
+
+function markFresh(a) {
+  fresh.add(a.id);
+  setTimeout(() => {
+    fresh.delete(a.id);
+    list.querySelector(`[data-alarm="${a.id}"]`)?.classList.remove("fresh");
+  }, 15000);
+  beep(a.priority);
 }
 
 function upsert(a) {
@@ -154,14 +170,7 @@ const feed = new OpsFeed({
     if (!msg.alarm) return;
     const known = alarms.has(msg.alarm.id);
     upsert(msg.alarm);
-    if (msg.type === "raised" && !known) {
-      fresh.add(msg.alarm.id);
-      setTimeout(() => {
-        fresh.delete(msg.alarm.id);
-        list.querySelector(`[data-alarm="${msg.alarm.id}"]`)?.classList.remove("fresh");
-      }, 15000);
-      beep(msg.alarm.priority);
-    }
+    if (msg.type === "raised" && !known) markFresh(msg.alarm);
     render();
   },
 });
@@ -262,3 +271,5 @@ video.addEventListener("error", () => { if (window.KUZET.viewer === "clip" && vi
 document.getElementById("viewer-close").addEventListener("click", () => { stopPlayer(); viewer.hidden = true; });
 
 load().then(() => feed.start());
+// While the socket is down (it reconnects by itself), the list is still refreshed now and then.
+setInterval(() => { if (window.KUZET.feed !== "open" && !document.hidden) load(); }, 15000);

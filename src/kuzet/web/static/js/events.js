@@ -14,7 +14,7 @@ let query = "";
 
 function describe(e) {
   const parts = [t(`ev.kind.${e.kind}`)];
-  if (e.label) parts.push(t(`ev.label.${e.label}`));
+  if (e.label && e.kind !== "plate") parts.push(t(`ev.label.${e.label}`));
   if (e.plate) parts.push(e.plate);
   if (e.score !== null && e.score !== undefined) parts.push(`${Math.round(e.score * 100)} %`);
   return parts.join(" · ");

@@ -38,7 +38,8 @@ async function run() {
   const charts = document.getElementById("kpi-charts");
   const rows = data.units.flatMap((u) => METRICS.map(([key, label]) => ({
     label: `${data.units.length > 1 ? `${unitName(u)} · ` : ""}${t(label)}`, values: [u[key].median, u[key].p90]})));
-  charts.replaceChildren(...(rows.length ? [el("h3", {}, t("kpi.times_chart")),
+  const anyTime = rows.some((r) => r.values.some((v) => v !== null && v !== undefined));
+  charts.replaceChildren(...(anyTime ? [el("h3", {}, t("kpi.times_chart")),
     barChart(rows, [{name: t("kpi.median"), cls: "s1"}, {name: "p90", cls: "s2"}], fmtDuration, {title: t("kpi.times_chart")})] : []));
 
   for (const [what, list] of [["cameras", data.cameras], ["rules", data.rules]]) {

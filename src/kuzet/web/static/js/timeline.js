@@ -155,7 +155,7 @@ export class Timeline {
     this.tipNode.hidden = !hit;
     if (!hit) return;
     const e = hit.event;
-    const what = [t(`tl.${e.kind}`), e.label ? t(`ev.label.${e.label}`) : "", e.plate || "",
+    const what = [t(`tl.${e.kind}`), e.label && e.kind !== "plate" ? t(`ev.label.${e.label}`) : "", e.plate || "",
       e.zone ? `${t("ev.zone")}: ${e.zone}` : ""].filter(Boolean).join(" · ");
     const lasted = (Date.parse(e.end) - Date.parse(e.start)) / 1000;
     this.tipNode.textContent = `${what} — ${fmtTime(new Date(e.start))}${lasted >= 1 ? ` (${Math.round(lasted)} ${t("ops.unit.s")})` : ""}`;
