@@ -20,7 +20,7 @@ from kuzet.domain.plates import REGIONS, matches_prefix, normalise, plate_distan
 from kuzet.services.operations import anpr
 from kuzet.services.simulator import clips
 from kuzet.services.simulator.clips import MAIN_720P, SUB_360P, ClipSpec, ensure_clip, scene_clips, scene_spec
-from kuzet.services.simulator.road import PASS_SECONDS
+from kuzet.services.simulator.road import PASS_SECONDS, RoadScene
 from kuzet.services.simulator.rtsp import SimServer, build_cameras
 
 needs_anpr = pytest.mark.skipif(not anpr.available(), reason="the 'anpr' extra (rapidocr) is not installed")
@@ -283,7 +283,11 @@ def test_road_clip_shows_the_plate(road_clips: tuple[Path, Path], reader: anpr.P
     waiting = round(2.4 * 25)  # the first car waits at the stop line from 1.9 s to 3 s of its pass
     assert 2.4 < PASS_SECONDS
     frame = _frames(main, {waiting})[waiting]
-    assert [r.plate for r in reader.read(frame)] == [ROAD_PLATE]
+    readings = reader.read(frame)
+    assert [r.plate for r in readings] == [ROAD_PLATE] and readings[0].region == "05"
+    expected = normalise(ROAD_PLATE)
+    assert expected is not None
+    assert _overlaps(readings[0].box, RoadScene(expected, 1280, 720, 25).plate_box(waiting))
     small = _frames(sub, {waiting})[waiting]
     assert ROAD_PLATE in [r.plate for r in reader.read(small)]  # the sub stream shows it too
     empty = _frames(main, {0})[0]  # the car is still a speck on the horizon
@@ -308,7 +312,7 @@ def test_people_scene(media_dir: Path | None, caplog: pytest.LogCaptureFixture,
     tiny = ClipSpec("fallback", 160, 90, bitrate_kbps=100, seconds=1)
     with caplog.at_level(logging.WARNING, logger="kuzet.sim"):
         path = ensure_clip(replace(scene_spec(tiny, "people"), seconds=1))
-    assert path.name == tiny.filename and "people" not in path.name
+    assert path.name == replace(tiny, seconds=12).filename and "people" not in path.name
     assert "vtest_h264.mp4" in caplog.text
 
 

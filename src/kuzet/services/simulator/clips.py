@@ -131,7 +131,7 @@ def ensure_clip(spec: ClipSpec) -> Path:
     if kind == "people" and media_dir() is None:
         log.warning("people scene: %s not found (KUZET_MEDIA_DIR or ../shared/media); using the test scene",
                     FOOTAGE)
-        return ensure_clip(replace(spec, scene="test"))
+        return ensure_clip(replace(spec, scene="test", seconds=ClipSpec.seconds))  # the default cameras' clip
     target = cache_dir() / spec.filename
     if target.exists() and target.stat().st_size > 0:
         return target

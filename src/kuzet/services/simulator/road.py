@@ -12,17 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from kuzet.domain.plates import PlateNumber
 
+if TYPE_CHECKING:
+    from PIL import ImageDraw, ImageFont
+
 PLATE_RATIO = 520 / 112  # a Kazakhstan plate is 520 x 112 mm
 FLAG_BLUE = (202, 175, 0)  # BGR of the flag's sky blue
 FLAG_GOLD = (0, 197, 254)
 PASS_SECONDS = 4.0  # one car per 4 s: 3 passes in the default 12 s loop
 PLATE_WIDTH_AT_STOP = 0.14  # of the picture's width while the car waits: 179 px on 1280, 90 px on 640
+CAR_WIDTH = 3.6  # plate widths: a car is ~1.8 m wide, its plate 0.52 m
+PLATE_Y = 0.64  # top of the plate on the car's front, in car heights
 CONDENSED = 0.8  # plates use a narrow typeface: DejaVu is drawn wider, then the plate is squeezed
 
 
@@ -68,7 +74,9 @@ def render_plate(plate: PlateNumber, height: int = 112) -> np.ndarray:
     return cv2.resize(bgr, (round(h * PLATE_RATIO), h), interpolation=cv2.INTER_AREA)
 
 
-def _fit_text(draw, text: str, font, x: int, y: int, max_width: int) -> None:  # noqa: ANN001 - PIL objects
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, x: int, y: int,
+              max_width: int) -> None:
+    """Draw ``text`` centred at (x, y), shrinking the font until it fits ``max_width``."""
     size = font.size
     while size > 8 and draw.textlength(text, font=font) > max_width:
         size -= 1
@@ -77,9 +85,9 @@ def _fit_text(draw, text: str, font, x: int, y: int, max_width: int) -> None:  #
 
 
 def render_car(plate_image: np.ndarray, colour: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A car seen from the front (BGR and alpha mask), the plate on its bumper; width ≈ 3.6 plate widths."""
+    """A car seen from the front (BGR and alpha mask), the plate on its bumper."""
     ph, pw = plate_image.shape[:2]
-    w = round(pw * 3.6)
+    w = round(pw * CAR_WIDTH)
     h = round(w * 0.78)
     car = np.zeros((h, w, 3), np.uint8)
     mask = np.zeros((h, w), np.uint8)
@@ -100,7 +108,7 @@ def render_car(plate_image: np.ndarray, colour: tuple[int, int, int]) -> tuple[n
         cv2.ellipse(car, (round(w * cx), round(h * 0.55)), (round(w * 0.08), round(h * 0.04)), 0, 0, 360,
                     (215, 240, 250), -1, cv2.LINE_AA)
     cv2.rectangle(car, (round(w * 0.02), round(h * 0.84)), (round(w * 0.98), round(h * 0.90)), dark, -1)  # bumper
-    x0, y0 = (w - pw) // 2, round(h * 0.64)
+    x0, y0 = (w - pw) // 2, round(h * PLATE_Y)
     car[y0:y0 + ph, x0:x0 + pw] = plate_image
     return car, mask
 
@@ -178,8 +186,9 @@ class RoadScene:
         self.cars = [render_car(plate_image, c) for c in CAR_COLOURS]
         self.full_width = self.cars[0][0].shape[1]
 
-    def depth(self, t: float) -> float | None:
-        """Distance of the car in a pass at ``t`` seconds, 1.0 at the stop line; None when no car is in sight."""
+    @staticmethod
+    def depth(t: float) -> float:
+        """Distance of the car ``t`` seconds into its pass, 1.0 at the stop line (12 on the horizon, < 1 leaving)."""
         if t < 1.9:  # coming closer and slowing down
             u = t / 1.9
             return 1.0 + 11.0 * (1 - u) ** 2
@@ -188,26 +197,22 @@ class RoadScene:
         u = (t - 3.0) / (PASS_SECONDS - 3.0)  # driving on, out of the bottom of the picture
         return 1.0 / (1.0 + 1.6 * u * u)
 
-    def plate_box(self, index: int) -> tuple[int, int, int, int] | None:
-        """Where the plate is in frame ``index`` (x, y, w, h), if the car is in sight — for tests."""
-        placed = self._place(index)
-        if placed is None:
-            return None
-        x, y, scale, _ = placed
+    def plate_box(self, index: int) -> tuple[int, int, int, int]:
+        """Where the plate is in frame ``index`` (x, y, w, h; may reach outside the picture) — for tests."""
+        x, y, scale, _ = self._place(index)
         car, _ = self.cars[0]
         ch, cw = car.shape[:2]
-        pw = round(cw / 3.6 * scale)
+        pw = round(cw / CAR_WIDTH * scale)
         ph = round(pw / PLATE_RATIO)
-        return x + (round(cw * scale) - pw) // 2, y + round(ch * scale * 0.64), pw, ph
+        return x + (round(cw * scale) - pw) // 2, y + round(ch * scale * PLATE_Y), pw, ph
 
-    def _place(self, index: int) -> tuple[int, int, float, int] | None:
+    def _place(self, index: int) -> tuple[int, int, float, int]:
+        """Top-left corner, scale and colour index of the car in frame ``index``."""
         t = index / self.fps
         n, t_pass = divmod(t, PASS_SECONDS)
         z = self.depth(t_pass)
-        if z is None:
-            return None
         lay = self.layout
-        target_w = lay.width * PLATE_WIDTH_AT_STOP * 3.6 / z
+        target_w = lay.width * PLATE_WIDTH_AT_STOP * CAR_WIDTH / z
         scale = target_w / self.full_width
         bottom = lay.horizon + (lay.stop_y - lay.horizon) / z
         centre_x = lay.vanish_x + (lay.lane_x - lay.vanish_x) / z
@@ -216,11 +221,9 @@ class RoadScene:
         return round(centre_x - cw / 2), round(bottom - ch), scale, int(n) % len(self.cars)
 
     def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (BGR): the background with the car blended in where it is at that moment."""
         img = self.background.copy()
-        placed = self._place(index)
-        if placed is None:
-            return img
-        x, y, scale, which = placed
+        x, y, scale, which = self._place(index)
         car, mask = self.cars[which]
         cw, ch = round(car.shape[1] * scale), round(car.shape[0] * scale)
         if cw < 4 or ch < 4:
