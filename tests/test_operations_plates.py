@@ -20,8 +20,8 @@ from kuzet.domain.plates import REGIONS, matches_prefix, normalise, plate_distan
 from kuzet.services.operations import anpr
 from kuzet.services.simulator import clips
 from kuzet.services.simulator.clips import MAIN_720P, SUB_360P, ClipSpec, ensure_clip, scene_clips, scene_spec
-from kuzet.services.simulator.road import PASS_SECONDS, RoadScene
 from kuzet.services.simulator.rtsp import SimServer, build_cameras
+from kuzet.services.simulator.scenes import DEMO_PLATE, PASS_SECONDS, RoadScene
 
 needs_anpr = pytest.mark.skipif(not anpr.available(), reason="the 'anpr' extra (rapidocr) is not installed")
 ROAD_PLATE = "800SOB05"  # digits and letters that OCR confuses (0/O, 8/B, 5/S)
@@ -341,10 +341,12 @@ class _Sim:
 
 
 @pytest.fixture
-def scene_sim(road_clips: tuple[Path, Path]) -> Iterator[_Sim]:
+def scene_sim() -> Iterator[_Sim]:
+    """Camera 1 shows the demo's road scene, camera 2 the recording tests' default picture."""
     default = ClipSpec("test-main", 640, 360, bitrate_kbps=800, seconds=12)
     default_sub = ClipSpec("test-sub", 320, 180, bitrate_kbps=200, seconds=12)
-    cams = build_cameras(2, ensure_clip(default), ensure_clip(default_sub), scenes={1: road_clips})
+    road = scene_clips(f"road:{DEMO_PLATE}", MAIN_720P, SUB_360P)
+    cams = build_cameras(2, ensure_clip(default), ensure_clip(default_sub), scenes={1: road})
     assert cams[0].streams["main"][0].width == 1280 and cams[1].streams["main"][0].width == 640
     sim = _Sim(cams)
     yield sim
@@ -371,7 +373,7 @@ def test_simulated_road_camera_shows_its_plate(scene_sim: _Sim, reader: anpr.Pla
     road = _live_frames(scene_sim.server.url(1), PASS_SECONDS + 0.5, every=5)  # a whole pass: the car waits in it
     assert road and road[0].shape == (720, 1280, 3)
     seen = {r.plate for frame in road for r in reader.read(frame)}
-    assert seen == {ROAD_PLATE}
+    assert seen == {DEMO_PLATE}
     other = _live_frames(scene_sim.server.url(2), 1.0, every=10)
     assert other and other[0].shape == (360, 640, 3)
     assert not any(reader.read(frame) for frame in other)

@@ -41,6 +41,7 @@ PLATE_ASPECT = (2.0, 9.0)  # width / height of a one-line plate, flag strip and 
 MAX_CANDIDATES = 8  # readings per picture, best candidates first: bounds the cost of a busy picture
 MIN_WIDTH = 64  # px: a narrower plate has characters under ~9 px, where OCR guesses (B for 8) rather than reads
 MIN_SCORE = 0.6
+DET_MARGIN = 1.25  # the detector's boxes reach this much beyond the characters (its "unclip")
 
 
 class AnprUnavailable(RuntimeError):
@@ -147,7 +148,7 @@ def lines(boxes: list[Box]) -> list[Box]:
         for i in range(len(group)):
             for j in range(i, min(len(group), i + 3)):
                 run = _union(group[i:j + 1])
-                if run[2] >= MIN_WIDTH and PLATE_ASPECT[0] <= run[2] / run[3] <= PLATE_ASPECT[1]:
+                if run[2] >= MIN_WIDTH * DET_MARGIN and PLATE_ASPECT[0] <= run[2] / run[3] <= PLATE_ASPECT[1]:
                     out.append(run)
     return out
 

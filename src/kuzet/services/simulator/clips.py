@@ -7,7 +7,7 @@ Scenes (``ClipSpec.scene``):
 
 - ``test`` — FFmpeg's ``testsrc2`` pattern (the default);
 - ``road:<plate>`` — a road camera: a car with a white Kazakhstan plate (e.g. ``road:123ABC02``) comes up to a stop
-  line, waits and drives on, three times in a 12 s loop (``road.py`` draws it, FFmpeg encodes);
+  line, waits and drives on, three times in a 12 s loop (``scenes.py`` draws it, FFmpeg encodes);
 - ``people`` — real CCTV footage of pedestrians (``vtest_h264.mp4`` from ``KUZET_MEDIA_DIR`` or ``../shared/media``
   beside the repository), re-encoded to the clip's size and 25 fps, the 4:3 picture pillar-boxed; where the footage
   is absent the ``test`` scene is used instead, with a warning.
@@ -163,7 +163,7 @@ def ensure_clip(spec: ClipSpec) -> Path:
 def _encode_road(spec: ClipSpec, head: list[str], tmp: Path) -> None:
     """Draw the road scene frame by frame and pipe it to FFmpeg as raw BGR."""
     from kuzet.domain.plates import normalise
-    from kuzet.services.simulator.road import RoadScene
+    from kuzet.services.simulator.scenes import RoadScene
 
     plate = normalise(spec.scene.partition(":")[2])
     if plate is None:

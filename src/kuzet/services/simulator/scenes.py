@@ -1,10 +1,13 @@
-"""The "road" scene of the simulator: a car carrying a Kazakhstan plate drives up to a stop line, waits, drives on.
+"""Scenes of the simulator drawn frame by frame — the "road" scene: a car carrying a Kazakhstan plate drives up to a
+stop line, waits, drives on.
 
 Frames are drawn with OpenCV (the plate's text with PIL and DejaVu, the font matplotlib ships) and piped to FFmpeg
 by ``clips.py``. The picture is a fixed road camera over an entrance lane: road in perspective, lane marks and a stop
 line, the car coming from the distance, stopping for about a second with its plate large enough to read on a 720p main
-stream (≈ a fifth of the picture's width) and still visible on a 640x360 sub stream, then leaving at the bottom.
+stream (≈ a seventh of the picture's width) and still visible on a 640x360 sub stream, then leaving at the bottom.
 Nothing moves but the car, so the clip compresses like real CCTV.
+
+:data:`DEMO_PLATE` is the plate the demo's road cameras show (and its hot list wants).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from kuzet.domain.plates import PlateNumber
 if TYPE_CHECKING:
     from PIL import ImageDraw, ImageFont
 
+DEMO_PLATE = "515KYZ11"  # Kyzylorda region, like the demo city
 PLATE_RATIO = 520 / 112  # a Kazakhstan plate is 520 x 112 mm
 FLAG_BLUE = (202, 175, 0)  # BGR of the flag's sky blue
 FLAG_GOLD = (0, 197, 254)
