@@ -66,6 +66,7 @@ class Runtime:
     async def stop(self) -> None:
         for service in reversed(self.services):
             try:
+                log.debug("stopping %s", service.name)
                 await service.stop()
             except Exception:
                 log.exception("service %s failed to stop cleanly", service.name)

@@ -142,9 +142,10 @@ class AnalysisService:
         self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._reload_loop())]
 
     async def stop(self) -> None:
-        for _plan, task in list(self.loops.values()):
+        tasks = [t for _p, t in self.loops.values()] + self._tasks
+        for task in tasks:
             task.cancel()
-        for task in [t for _p, t in self.loops.values()] + self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.loops.clear()
@@ -192,7 +193,7 @@ class AnalysisService:
 
     # --- one camera -------------------------------------------------------------------------------------------------
 
-    def _pipeline(self, plan: CameraPlan) -> Any:
+    def _pipeline(self, plan: CameraPlan, loop: asyncio.AbstractEventLoop) -> Any:
         from kuzet.services.operations.pipeline import AnalysisConfig, CameraPipeline
 
         with self.inst.db.session() as session:
@@ -202,7 +203,6 @@ class AnalysisService:
             config.anpr = plan.anpr
         detector = self._detector(config.detector) if config.objects else None
         reader = self._reader() if config.anpr else None
-        loop = asyncio.get_running_loop()
 
         def sink(obs: Observation) -> None:
             loop.call_soon_threadsafe(self.queue.put_nowait, obs)
@@ -235,7 +235,7 @@ class AnalysisService:
         while True:
             pipeline = None
             try:
-                pipeline = _Serial(await asyncio.to_thread(self._pipeline, plan))
+                pipeline = _Serial(await asyncio.to_thread(self._pipeline, plan, loop))
                 self.pipelines[plan.camera_id] = pipeline
                 async with hub.subscribe(plan.camera_id, plan.stream, maxsize=64, wait_init=15.0) as sub:
                     backoff = 1.0
