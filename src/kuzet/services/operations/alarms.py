@@ -44,8 +44,9 @@ class Action:
     VIEWED = "alarm.viewed"
 
 
-def _raise(session: Session, event: Event, camera: Camera, title: str, priority: str, organisations: list[int],
-           rule: AlarmRule | None = None, entry: HotListEntry | None = None) -> Alarm | None:
+def raise_alarm(session: Session, event: Event, camera: Camera, title: str, priority: str, organisations: list[int],
+                rule: AlarmRule | None = None, entry: HotListEntry | None = None) -> Alarm | None:
+    """One alarm for an event, routed to ``organisations`` (none: nobody would see it, so it is not raised)."""
     if not organisations:
         return None
     alarm = Alarm(event_id=event.id, rule_id=rule.id if rule else None, hot_list_entry_id=entry.id if entry else None,
@@ -78,7 +79,7 @@ def raise_for_event(session: Session, event: Event, camera: Camera, duration: fl
         if rule.id in done_rules:
             continue
         orgs = [o.id for o in rule_organisations(session, rule, camera, RESPONDERS)]
-        alarm = _raise(session, event, camera, rule.name, rule.priority, orgs, rule=rule)
+        alarm = raise_alarm(session, event, camera, rule.name, rule.priority, orgs, rule=rule)
         if alarm:
             raised.append(alarm)
     if event.plate:
@@ -91,7 +92,7 @@ def raise_for_event(session: Session, event: Event, camera: Camera, duration: fl
             police = access.organisations_seeing(session, camera, Right.VIEW_LIVE, POLICE_KINDS)
             orgs = [o.id for o in police]
             title = f"{hot_list.name}: {event.plate}" + (f" — {entry.reason}" if entry.reason else "")
-            alarm = _raise(session, event, camera, title, hot_list.priority, orgs, entry=entry)
+            alarm = raise_alarm(session, event, camera, title, hot_list.priority, orgs, entry=entry)
             if alarm:
                 raised.append(alarm)
     return raised
