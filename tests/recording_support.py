@@ -18,8 +18,14 @@ TEST_SUB = ClipSpec("test-sub", 320, 180, bitrate_kbps=200, seconds=12)
 class ThreadedSim:
     """A real RTSP simulator on a free port, running in its own thread and event loop."""
 
-    def __init__(self, cameras: int, credentials: dict[int, str] | None = None) -> None:
-        cams = build_cameras(cameras, ensure_clip(TEST_MAIN), ensure_clip(TEST_SUB), credentials=credentials)
+    def __init__(self, cameras: int, credentials: dict[int, str] | None = None,
+                 scenes: dict[int, str] | None = None) -> None:
+        """``scenes``: camera number → scene (``road:123ABC02``, ``people``) at 720p main and 360p sub."""
+        from kuzet.services.simulator.clips import scene_clips
+
+        clips = {k: scene_clips(scene) for k, scene in (scenes or {}).items()}
+        cams = build_cameras(cameras, ensure_clip(TEST_MAIN), ensure_clip(TEST_SUB), credentials=credentials,
+                             scenes=clips)
         self.server = SimServer(cams, port=0)
         self.loop = asyncio.new_event_loop()
         started = threading.Event()

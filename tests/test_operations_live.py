@@ -1,5 +1,6 @@
 """The operations centre end to end on real RTSP cameras: the recorder's stream → the analysis pipeline → events on
-the timeline → a rule's alarm pushed over the WebSocket to the right unit only, on the in-process bus and on NATS."""
+the timeline → a rule's alarm pushed over the WebSocket to the right unit only, on the in-process bus and on NATS;
+a plate rendered on a simulated road camera → a hot-list alarm at that district's unit, not the other's."""
 
 from __future__ import annotations
 
@@ -121,3 +122,51 @@ def test_a_rules_alarm_is_pushed_to_its_unit_and_not_to_the_other(served) -> Non
     listed = client.get("/api/v1/alarms", headers=duty2).json()["items"]
     assert got["id"] not in [a["id"] for a in listed]
     assert all(a["camera"]["id"] == yard3 for a in listed)
+
+
+@pytest.fixture(scope="module")
+def road(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Installation, TestClient]]:
+    """District 1's road camera sees a car with a wanted plate; district 2's sees ordinary traffic."""
+    from kuzet.api.app import create_app
+    from kuzet.services.simulator.scenes import DEMO_PLATE
+
+    # demo camera i plays simulator camera i % 3 + 1: d1road (the 11th camera) → 2, d2road (the 22nd) → 1
+    sim = ThreadedSim(3, scenes={2: f"road:{DEMO_PLATE}"})
+    inst = streaming_demo(tmp_path_factory.mktemp("ops-road") / "data", sim, live=("d1road", "d2road"))
+    try:
+        with TestClient(create_app(inst, run_services=True)) as client:
+            yield inst, client
+    finally:
+        inst.close()
+        sim.close()
+
+
+def test_a_wanted_plate_on_a_road_camera_alarms_its_district_not_the_other(road) -> None:  # noqa: ANN001
+    from kuzet.services.simulator.scenes import DEMO_PLATE
+
+    inst, client = road
+    city = inst.extras["city"]
+    center, duty1, duty2 = login(client, "center"), login(client, "duty1"), login(client, "duty2")
+    hot = client.post("/api/v1/hotlists", headers=center,
+                      json={"name": "Угон (тест)", "kind": "stolen", "priority": "critical"}).json()
+    client.post(f"/api/v1/hotlists/{hot['id']}/entries", headers=center,
+                json={"plate": DEMO_PLATE, "reason": "угон 14.11"})
+
+    def plate_alarm() -> dict | None:
+        items = client.get("/api/v1/alarms", headers=duty1).json()["items"]
+        return next((a for a in items if a["hot_list"] and a["hot_list"]["plate"] == DEMO_PLATE), None)
+
+    alarm = _wait(plate_alarm, 90, f"a hot-list alarm for {DEMO_PLATE}")
+    assert alarm["camera"]["id"] == city.cameras["d1road"] and alarm["priority"] == "critical"
+    assert alarm["event"]["plate"] == DEMO_PLATE and alarm["event"]["plate_region"] == DEMO_PLATE[-2:]
+    crop = client.get(alarm["crop_url"], headers=duty1)
+    snapshot = client.get(alarm["snapshot_url"], headers=duty1)
+    assert crop.status_code == 200 and snapshot.status_code == 200 and crop.content[:2] == b"\xff\xd8"
+    assert set(alarm["organisations"]) == {city.organisations["duty1"], city.organisations["centre"]}
+    assert alarm["id"] in [a["id"] for a in client.get("/api/v1/alarms", headers=center).json()["items"]]
+    assert client.get(f"/api/v1/alarms/{alarm['id']}", headers=duty2).status_code == 404
+    assert not [a for a in client.get("/api/v1/alarms", headers=duty2).json()["items"] if a["hot_list"]]
+    # the read plate is searchable by prefix, by district 1 only
+    found = client.get("/api/v1/events", headers=duty1, params={"plate": DEMO_PLATE[:4], "kind": "plate"}).json()
+    assert found["total"] >= 1 and found["items"][0]["camera_id"] == city.cameras["d1road"]
+    assert client.get("/api/v1/events", headers=duty2, params={"plate": DEMO_PLATE[:4]}).json()["total"] == 0
