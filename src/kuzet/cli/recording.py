@@ -30,7 +30,8 @@ def sim(
     packet_size: Annotated[int, typer.Option(help="Largest RTP payload, bytes.")] = 1400,
     scene: Annotated[list[str] | None, typer.Option(
         help="K=SCENE: camera K plays SCENE — road:<plate> (a car with that plate, e.g. road:123ABC02), people "
-             "(real CCTV footage) or test. Repeatable; the other cameras play the default.")] = None,
+             "(real CCTV footage), bursts (motion at known instants) or test. Repeatable; the other cameras play "
+             "the default.")] = None,
 ) -> None:
     """Serve N looping simulated RTSP cameras (H.264 main 1080p and sub 640x360, frame counter burnt in)."""
     from kuzet.services.simulator.clips import MAIN_720P, MAIN_1080P, SUB_360P, ensure_clip, scene_clips

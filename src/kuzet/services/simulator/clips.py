@@ -10,7 +10,9 @@ Scenes (``ClipSpec.scene``):
   line, waits and drives on, three times in a 12 s loop (``scenes.py`` draws it, FFmpeg encodes);
 - ``people`` — real CCTV footage of pedestrians (``vtest_h264.mp4`` from ``KUZET_MEDIA_DIR`` or ``../shared/media``
   beside the repository), re-encoded to the clip's size and 25 fps, the 4:3 picture pillar-boxed; where the footage
-  is absent the ``test`` scene is used instead, with a warning.
+  is absent the ``test`` scene is used instead, with a warning;
+- ``bursts`` — a still picture where a white block crosses the view for one second in every five (2–3 s and 7–8 s of a
+  10 s loop): motion that starts at known instants, for measuring how fast an alarm reaches an operator.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ log = logging.getLogger("kuzet.sim")
 
 FOOTAGE = "vtest_h264.mp4"
 SCENE_VERSION = 1  # bump when a scene's drawing changes, so cached clips are made again
-SCENE_SECONDS = {"road": 12, "people": 60}  # loop length of each scene (road: three 4 s passes)
+# Loop length of each scene (road: three 4 s passes).
+SCENE_SECONDS = {"road": 12, "people": 60, "bursts": 10}
+BURSTS = ((2.0, 3.0), (7.0, 8.0))  # seconds of the bursts scene's loop during which the block moves
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class ClipSpec:
     bitrate_kbps: int = 4000
     seconds: int = 12
     gop: int = 50  # a keyframe every 2 s, as most CCTV cameras
-    scene: str = "test"  # test | road:<plate> | people
+    scene: str = "test"  # test | road:<plate> | people | bursts
 
     @property
     def filename(self) -> str:
@@ -78,7 +82,7 @@ def parse_scene(text: str) -> str:
     """The canonical form of a scene name (``road:123 abc 02`` → ``road:123ABC02``); ValueError if unknown."""
     kind, _, arg = text.strip().partition(":")
     kind = kind.lower()
-    if kind in ("test", "people") and not arg:
+    if kind in ("test", "people", "bursts") and not arg:
         return kind
     if kind == "road":
         from kuzet.domain.plates import normalise
@@ -87,7 +91,7 @@ def parse_scene(text: str) -> str:
         if plate is None:
             raise ValueError(f"road scene: {arg!r} is not a Kazakhstan plate number (e.g. road:123ABC02)")
         return f"road:{plate.plate}"
-    raise ValueError(f"unknown scene {text!r}: test, people or road:<plate>")
+    raise ValueError(f"unknown scene {text!r}: test, people, bursts or road:<plate>")
 
 
 def scene_spec(spec: ClipSpec, scene: str) -> ClipSpec:
@@ -146,6 +150,15 @@ def ensure_clip(spec: ClipSpec) -> Path:
                    f"pad={spec.width}:{spec.height}:(ow-iw)/2:(oh-ih)/2,setsar=1")
             cmd = [*head, "-i", str(footage), "-t", str(spec.seconds), "-an", "-vf", f"{fit},{_counter(spec)}",
                    *_encoder(spec), str(tmp)]
+            subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        elif kind == "bursts":
+            size = f"{spec.width}x{spec.height}"
+            block = f"{spec.width // 8}x{spec.height // 3}"
+            moving = "+".join(f"between(t,{a},{b})" for a, b in BURSTS)
+            cmd = [*head, "-f", "lavfi", "-i", f"color=c=0x404850:size={size}:rate={spec.fps}:duration={spec.seconds}",
+                   "-f", "lavfi", "-i", f"color=c=white:size={block}:rate={spec.fps}:duration={spec.seconds}",
+                   "-filter_complex", f"[0][1]overlay=x='W/8+mod(t*W,W*5/8)':y='H/3':enable='{moving}',"
+                   f"{_counter(spec)}", *_encoder(spec), str(tmp)]
             subprocess.run(cmd, check=True, capture_output=True, timeout=600)
         elif kind == "test":
             src = f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}:duration={spec.seconds}"
