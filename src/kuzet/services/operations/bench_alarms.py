@@ -9,7 +9,7 @@ one. Latency = arrival in the browser − the burst's first moving frame leaving
 
 The floor measured in the same run: the same server pushing an alarm that needs no video (a bus message published
 by acknowledging an alarm) to the same page — what delivery alone costs — and the arithmetic floor of the settings
-(one fragment to arrive, two analysed frames to confirm motion).
+(motion is confirmed on the second analysed frame, which reaches the server with its fragment).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class _Sim:
         """Wall-clock times (time.time()) at which camera ``index`` sends the first moving frame of a burst."""
         from kuzet.services.simulator.clips import BURSTS, SCENE_SECONDS
 
-        camera = self.server.cameras[index - 1]
+        camera = self.server.cameras[index]
         loop_s = SCENE_SECONDS["bursts"]
         wall_epoch = time.time() - (time.monotonic() - camera.epoch)
         out = []
@@ -150,8 +150,10 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
         create_rule(s, Actor(admin.id, admin.username), admin, name="bench: motion", place_id=district.id,
                     event_kind="motion", priority="high")
     inst.close()
+    log_path = work / "server.log"
+    log_file = open(log_path, "w")  # noqa: SIM115 - closed after the server ends
     server = subprocess.Popen([sys.executable, "-m", "kuzet.cli.main", "serve", "--port", str(http_port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{http_port}"
     latencies: list[float] = []
     detection: list[float] = []
@@ -182,6 +184,10 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
                     for c in ids):
                 time.sleep(0.5)
             time.sleep(5)  # motion detectors learn the background
+            # Alarms of the warm-up are handled, so each camera's next burst raises a new one (see REPEAT_WINDOW).
+            for alarm in httpx.get(f"{base}/api/v1/alarms", headers=headers, params={"state": "new"}
+                                   ).json()["items"]:
+                httpx.post(f"{base}/api/v1/alarms/{alarm['id']}/acknowledge", headers=headers)
             page.evaluate("() => { window.__kuzetPushes = []; }")
             t_start = time.time()
             seen: set[int] = set()
@@ -219,18 +225,21 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
         except subprocess.TimeoutExpired:
             server.kill()
         sim.close()
+        log_file.close()
+        problems = [line for line in log_path.read_text(errors="replace").splitlines()
+                    if " ERROR " in line or "Traceback" in line][-10:]
         shutil.rmtree(work, ignore_errors=True)
-    fragment = 0.25
+    fps, fragment = 5.0, 0.25
     return {
         "benchmark": "alarms", "cameras": cameras, "seconds": seconds, "scene": "bursts (720p main, 360p sub)",
         "frame_to_browser": _stats(latencies),
         "frame_to_alarm_stored": _stats(detection), "alarm_stored_to_browser": _stats(delivery),
         "ceiling": {"push_only": _stats(ack_latency),
-                    "arithmetic_floor_s": round(fragment + 2 / 5.0, 3),
+                    "arithmetic_floor_s": {"min": round(1 / fps, 3), "mean": round(1 / fps + fragment / 2, 3)},
                     "note": "push_only: an operator's API call → its push on the same page (bus and WebSocket "
-                            "alone); the floor: "
-                            "one 0.25 s fragment to arrive + two frames at 5 fps to confirm motion"},
-        "unmatched_alarms": unmatched,
+                            "alone); the floor: motion is confirmed on the second analysed frame (1/5 s after the "
+                            "first), which reaches the server with its 0.25 s fragment (half a fragment on average)"},
+        "unmatched_alarms": unmatched, "server_errors": problems,
         "goal": {"frame_to_browser_p50_s": GOAL_P50_S},
         "met": bool(latencies) and statistics.median(latencies) <= GOAL_P50_S,
     }
