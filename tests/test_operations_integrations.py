@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -21,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +41,9 @@ from kuzet.store.models.operations import Webhook, WebhookDelivery
 from tests.conftest import NATS_URL, _unavailable, login
 
 BUSES = ["memory://", NATS_URL]
-MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
+# The broker of the MQTT tests: KUZET_TEST_MQTT_URL (CI: the machine's Mosquitto).
+_MQTT = urlsplit(os.environ.get("KUZET_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"))
+MQTT_HOST, MQTT_PORT = _MQTT.hostname or "127.0.0.1", _MQTT.port or 1883
 
 
 # --- a real webhook receiver ------------------------------------------------------------------------------------------
