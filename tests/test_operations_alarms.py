@@ -31,6 +31,7 @@ def observe(inst: Installation, camera_id: int, kind: str = "motion", start: dat
             seconds: float = 3.0, key: str | None = None, **fields) -> list[tuple[str, dict]]:
     """One detection from start to end, stored by the analysis service's own code; returns its bus messages."""
     service = inst.extras.setdefault("test_analysis", AnalysisService(inst))
+    service._rule_cache = None  # rules were just changed through the API; the running service re-reads them in 5 s
     start = start or utcnow()
     key = key or f"{kind}-{start.timestamp()}"
     messages = service._persist(Observation(camera_id, kind, "start", key, start, snapshot=JPEG, **fields))

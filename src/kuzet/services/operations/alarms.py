@@ -68,14 +68,19 @@ def _waiting(session: Session, camera: Camera, column: Any) -> set[int]:
         Alarm.raised_at >= utcnow() - REPEAT_WINDOW)))
 
 
-def raise_for_event(session: Session, event: Event, camera: Camera, duration: float, tz: str) -> list[Alarm]:
+def raise_for_event(session: Session, event: Event, camera: Camera, duration: float, tz: str,
+                    rules: list[AlarmRule] | None = None) -> list[Alarm]:
     """Alarms this event raises now: each matching rule once, and each hot-list hit of its plate once, unless the
-    same rule or entry already waits in the queue for this camera (``REPEAT_WINDOW``)."""
+    same rule or entry already waits in the queue for this camera (``REPEAT_WINDOW``). ``rules``: the enabled rules,
+    if the caller keeps them at hand (the analysis service does, to spare a query per observation)."""
     raised: list[Alarm] = []
-    done_rules = set(session.scalars(select(Alarm.rule_id).where(Alarm.event_id == event.id,
-                                                                 Alarm.rule_id.is_not(None))))
-    done_rules |= _waiting(session, camera, Alarm.rule_id)
-    for rule in matching_rules(session, event, camera, duration, tz, event_zones(event)):
+    matching = matching_rules(session, event, camera, duration, tz, event_zones(event), rules)
+    done_rules: set[int] = set()
+    if matching:
+        done_rules = set(session.scalars(select(Alarm.rule_id).where(Alarm.event_id == event.id,
+                                                                     Alarm.rule_id.is_not(None))))
+        done_rules |= _waiting(session, camera, Alarm.rule_id)
+    for rule in matching:
         if rule.id in done_rules:
             continue
         orgs = [o.id for o in rule_organisations(session, rule, camera, RESPONDERS)]

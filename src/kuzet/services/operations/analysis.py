@@ -31,6 +31,7 @@ from kuzet.services.operations import events as event_store
 from kuzet.services.operations.alarms import alarm_out, raise_for_event
 from kuzet.services.operations.messages import alarm_subject, event_subject
 from kuzet.services.operations.observations import Observation
+from kuzet.services.operations.rules import enabled_rules
 from kuzet.store.db import utcnow
 from kuzet.store.models import Camera
 from kuzet.store.models.operations import CameraAnalysis
@@ -40,6 +41,7 @@ log = logging.getLogger("kuzet.operations")
 PLATE_KINDS = frozenset({"road", "gate"})
 RELOAD_SECONDS = 15.0
 ORGS_TTL = 60.0
+RULES_TTL = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class AnalysisService:
         self.pool: ThreadPoolExecutor | None = None
         self._tasks: list[asyncio.Task] = []
         self._orgs: dict[int, tuple[float, list[int]]] = {}
+        self._rule_cache: tuple[float, list] | None = None
         self._plate_reader: Any = None
         self._detectors: dict[str, Any] = {}
         self.stats = {"fragments": 0, "observations": 0, "alarms": 0, "skipped": 0}
@@ -290,6 +293,16 @@ class AnalysisService:
         self._orgs[camera.id] = (time.monotonic(), ids)
         return ids
 
+    def _rules(self, session: Any) -> list:
+        """The enabled alarm rules, read again at most every few seconds (a rule changed in the console applies
+        within ``RULES_TTL``)."""
+        if self._rule_cache is None or time.monotonic() - self._rule_cache[0] > RULES_TTL:
+            rules = enabled_rules(session)
+            for rule in rules:
+                session.expunge(rule)
+            self._rule_cache = (time.monotonic(), rules)
+        return self._rule_cache[1]
+
     def _persist(self, obs: Observation) -> list[tuple[str, dict]]:
         with self.inst.db.session() as session:
             applied = self.store.apply(session, obs)
@@ -298,7 +311,8 @@ class AnalysisService:
             camera = session.get(Camera, obs.camera_id)
             if camera is None:
                 return []
-            alarms = raise_for_event(session, applied.event, camera, applied.duration, self.settings.timezone)
+            alarms = raise_for_event(session, applied.event, camera, applied.duration, self.settings.timezone,
+                                     self._rules(session))
             messages = [(event_subject(camera.id), {
                 "type": applied.type, "event": event_store.event_out(applied.event, camera),
                 "organisations": self._organisations(session, camera)})]

@@ -142,30 +142,28 @@ def _covers(session: Session, rule: AlarmRule, camera: Camera, place_paths: dict
     return any(org.id == rule.organisation_id for org in access.organisations_seeing(session, camera, Right.VIEW_LIVE))
 
 
+def enabled_rules(session: Session) -> list[AlarmRule]:
+    return list(session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True))))
+
+
 def matching_rules(session: Session, event: Event, camera: Camera, duration: float, tz: str,
-                   zones: list[str]) -> list[AlarmRule]:
+                   zones: list[str], rules: list[AlarmRule] | None = None) -> list[AlarmRule]:
     """Enabled rules this event satisfies now (kind, label, zone, schedule at its start, lasted long enough)."""
-    rules = session.scalars(select(AlarmRule).where(AlarmRule.enabled.is_(True))).all()
-    if not rules:
+    if rules is None:
+        rules = enabled_rules(session)
+    candidates = [
+        rule for rule in rules
+        if rule.enabled and rule.event_kind in ("any", event.kind)
+        and not (rule.labels and (event.label or "") not in rule.labels.split(","))
+        and not (rule.zone and rule.zone not in zones)
+        and duration + 1e-6 >= (rule.min_duration or 0)
+        and in_schedule(parse_schedule(rule.schedule), event.start_at, tz)
+    ]
+    if not candidates:
         return []
-    place_ids = {camera.place_id} | {r.place_id for r in rules if r.place_id}
+    place_ids = {camera.place_id} | {r.place_id for r in candidates if r.place_id}
     place_paths = dict(session.execute(select(Place.id, Place.path).where(Place.id.in_(place_ids))).all())
-    out = []
-    for rule in rules:
-        if rule.event_kind != "any" and rule.event_kind != event.kind:
-            continue
-        if rule.labels and (event.label or "") not in rule.labels.split(","):
-            continue
-        if rule.zone and rule.zone not in zones:
-            continue
-        if duration + 1e-6 < (rule.min_duration or 0):
-            continue
-        if not in_schedule(parse_schedule(rule.schedule), event.start_at, tz):
-            continue
-        if not _covers(session, rule, camera, place_paths):
-            continue
-        out.append(rule)
-    return out
+    return [rule for rule in candidates if _covers(session, rule, camera, place_paths)]
 
 
 def rule_organisations(session: Session, rule: AlarmRule | None, camera: Camera,
