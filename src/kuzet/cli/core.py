@@ -131,6 +131,11 @@ def demo(
     console.print(table)
     if seed_only:
         return
+    import signal
+    import sys
+
+    # Uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it lets the demo stop its simulator too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with demo_runtime(inst):
         _run_server(inst, host, port)
 
