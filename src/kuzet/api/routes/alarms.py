@@ -211,7 +211,7 @@ async def alarms_live(websocket: WebSocket) -> None:
     try:
         while True:  # the client sends pings or nothing; we only need to notice it leaving
             await websocket.receive_text()
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, OSError):  # OSError: uvicorn's ClientDisconnected
         pass
     finally:
         sender.cancel()

@@ -118,7 +118,7 @@ async def live_ws(websocket: WebSocket, camera_id: int, stream: str = "main") ->
                 await websocket.send_bytes(fragment.data)
     except TimeoutError:
         await websocket.send_text(json.dumps({"type": "error", "code": "offline", "message": "camera is offline"}))
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, OSError):  # OSError: uvicorn's ClientDisconnected
         return
     with _suppress():
         await websocket.close()
