@@ -179,7 +179,9 @@ def run_live_benchmark(viewers: int = 50, seconds: int = 15, progress=None) -> d
     sim_port, http_port = _free_port(), _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "kuzet.cli.main", "sim", "--cameras", str(WALL_TILES), "--port",
                             str(sim_port)], stdout=subprocess.DEVNULL, start_new_session=True)
-    env = {**os.environ, "KUZET_DATA_DIR": str(work), "KUZET_STORAGE__MIN_FREE_BYTES": "0"}
+    # Video analysis off: this measures what viewers cost (analysis has its own `kuzet bench motion`).
+    env = {**os.environ, "KUZET_DATA_DIR": str(work), "KUZET_STORAGE__MIN_FREE_BYTES": "0",
+           "KUZET_OPERATIONS__ENABLED": "false"}
     inst = Installation.open(settings=load_settings(environ=env))
     inst.init()
     with inst.db.session() as s:
