@@ -3,7 +3,6 @@ and the simulator's road and people scenes that show them to the rest of the sys
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from kuzet.domain.plates import REGIONS, matches_prefix, normalise, plate_distan
 from kuzet.services.operations import anpr
 from kuzet.services.simulator import clips
 from kuzet.services.simulator.clips import MAIN_720P, SUB_360P, ClipSpec, ensure_clip, scene_clips, scene_spec
-from kuzet.services.simulator.rtsp import SimServer, build_cameras
+from kuzet.services.simulator.rtsp import SimThread, build_cameras
 from kuzet.services.simulator.scenes import DEMO_PLATE, PASS_SECONDS, RoadScene
 
 needs_anpr = pytest.mark.skipif(not anpr.available(), reason="the 'anpr' extra (rapidocr) is not installed")
@@ -316,39 +315,15 @@ def test_people_scene(media_dir: Path | None, caplog: pytest.LogCaptureFixture,
     assert "vtest_h264.mp4" in caplog.text
 
 
-class _Sim:
-    """A simulator with per-camera scenes on a free port, in its own thread."""
-
-    def __init__(self, cameras: list) -> None:
-        self.server = SimServer(cameras, port=0)
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.start())
-            started.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert started.wait(30)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture
-def scene_sim() -> Iterator[_Sim]:
+def scene_sim() -> Iterator[SimThread]:
     """Camera 1 shows the demo's road scene, camera 2 the recording tests' default picture."""
     default = ClipSpec("test-main", 640, 360, bitrate_kbps=800, seconds=12)
     default_sub = ClipSpec("test-sub", 320, 180, bitrate_kbps=200, seconds=12)
     road = scene_clips(f"road:{DEMO_PLATE}", MAIN_720P, SUB_360P)
     cams = build_cameras(2, ensure_clip(default), ensure_clip(default_sub), scenes={1: road})
     assert cams[0].streams["main"][0].width == 1280 and cams[1].streams["main"][0].width == 640
-    sim = _Sim(cams)
+    sim = SimThread(cams)
     yield sim
     sim.close()
 
@@ -369,7 +344,7 @@ def _live_frames(url: str, seconds: float, every: int) -> list[np.ndarray]:
 
 @pytest.mark.media
 @needs_anpr
-def test_simulated_road_camera_shows_its_plate(scene_sim: _Sim, reader: anpr.PlateReader) -> None:
+def test_simulated_road_camera_shows_its_plate(scene_sim: SimThread, reader: anpr.PlateReader) -> None:
     road = _live_frames(scene_sim.server.url(1), PASS_SECONDS + 0.5, every=5)  # a whole pass: the car waits in it
     assert road and road[0].shape == (720, 1280, 3)
     seen = {r.plate for frame in road for r in reader.read(frame)}

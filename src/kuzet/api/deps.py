@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 
 from kuzet.api.errors import ApiError
 from kuzet.installation import Installation
@@ -74,3 +74,13 @@ def _authenticate(request: Request, inst: Installation, presented: tuple[str | N
     if via == "cookie" and request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "kuzet":
         raise ApiError(403, "missing X-Requested-With: kuzet header on a cookie-authenticated request")
     return Caller(user, client_ip(request), token, via)
+
+
+def websocket_user(websocket: WebSocket) -> User | None:
+    """The user behind a WebSocket: the session cookie, or ``?token=`` for clients that cannot send cookies."""
+    inst: Installation = websocket.app.state.installation
+    token = websocket.cookies.get(SESSION_COOKIE) or websocket.query_params.get("token")
+    if not token:
+        return None
+    with inst.db.session() as session:
+        return accounts.authenticate(session, token)

@@ -46,3 +46,16 @@ def print_json(value: Any) -> None:
 def progress_bar(transient: bool = True) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err_console, transient=transient)
+
+
+def rejected(errors: list, json_out: bool = False, shown: int = 50) -> None:
+    """An import refused as a whole: every bad line (the first ``shown`` on screen), nothing imported; exit 1."""
+    if json_out:
+        print_json({"imported": 0, "errors": [{"line": e.line, "message": e.message} for e in errors]})
+    else:
+        err_console.print(f"[bold red]{len(errors)} bad row(s); nothing was imported:[/]")
+        for e in errors[:shown]:
+            err_console.print(f"  line {e.line}: {e.message}", highlight=False)
+        if len(errors) > shown:
+            err_console.print(f"  … and {len(errors) - shown} more (--json lists them all)")
+    raise typer.Exit(1)

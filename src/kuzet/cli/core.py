@@ -19,6 +19,7 @@ from kuzet.cli.common import (
     open_installation,
     print_json,
     progress_bar,
+    rejected,
 )
 from kuzet.domain.access import Role
 from kuzet.installation import Installation
@@ -255,13 +256,7 @@ def camera_import(file: Path, data: DataOpt = None, json_out: JsonOpt = False) -
                 result = import_csv(session, SYSTEM, inst.keys, file,
                                     progress=lambda n, total: bar.update(task, completed=n, total=total))
     except ImportRejected as exc:
-        if json_out:
-            print_json({"imported": 0, "errors": [{"line": e.line, "message": e.message} for e in exc.errors]})
-        else:
-            err_console.print(f"[bold red]{len(exc.errors)} bad row(s); nothing was imported:[/]")
-            for e in exc.errors:
-                err_console.print(f"  line {e.line}: {e.message}", highlight=False)
-        raise typer.Exit(1) from None
+        rejected(exc.errors, json_out)
     except CameraError as exc:
         fail(str(exc))
     if json_out:

@@ -10,7 +10,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kuzet.cli.common import DataOpt, JsonOpt, console, err_console, fail, open_installation, print_json, progress_bar
+from kuzet.cli.common import (
+    DataOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    open_installation,
+    print_json,
+    progress_bar,
+    rejected,
+)
 
 crime_app = typer.Typer(help="Crime analytics.", no_args_is_help=True)
 FromOpt = Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")]
@@ -55,13 +65,7 @@ def crime_import(file: Path, data: DataOpt = None, json_out: JsonOpt = False) ->
             with inst.db.session() as session:
                 result = import_offences(session, file, progress=lambda n, t: bar.update(task, completed=n, total=t))
     except ImportRejected as exc:
-        if json_out:
-            print_json({"imported": 0, "errors": [{"line": e.line, "message": e.message} for e in exc.errors]})
-        else:
-            err_console.print(f"[bold red]{len(exc.errors)} bad row(s); nothing was imported:[/]")
-            for e in exc.errors[:50]:
-                err_console.print(f"  line {e.line}: {e.message}", highlight=False)
-        raise typer.Exit(1) from None
+        rejected(exc.errors, json_out)
     if json_out:
         print_json({"rows": result.rows, "created": result.created, "updated": result.updated})
     else:

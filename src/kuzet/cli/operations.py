@@ -11,7 +11,17 @@ import typer
 from rich.table import Table
 
 from kuzet.cli.bench import bench_app
-from kuzet.cli.common import DataOpt, JsonOpt, console, err_console, fail, open_installation, print_json, progress_bar
+from kuzet.cli.common import (
+    DataOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    open_installation,
+    print_json,
+    progress_bar,
+    rejected,
+)
 
 hotlist_app = typer.Typer(help="Hot lists of wanted and stolen vehicles.", no_args_is_help=True)
 events_app = typer.Typer(help="Detections: motion, objects, plates.", no_args_is_help=True)
@@ -110,13 +120,7 @@ def hotlist_import(
                 hot_list = hotlists.create_list(session, actor, name, kind, priority, who.organisation_id)
             result = hotlists.import_csv(session, actor, hot_list, file, replace=replace)
     except hotlists.HotListImportRejected as exc:
-        if json_out:
-            print_json({"imported": 0, "errors": [{"line": e.line, "message": e.message} for e in exc.errors]})
-        else:
-            err_console.print(f"[bold red]{len(exc.errors)} bad row(s); nothing was imported:[/]")
-            for e in exc.errors:
-                err_console.print(f"  line {e.line}: {e.message}", highlight=False)
-        raise typer.Exit(1) from None
+        rejected(exc.errors, json_out)
     except hotlists.HotListError as exc:
         fail(str(exc))
     if json_out:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kuzet.cli.common import DataOpt, JsonOpt, console, err_console, fail, open_installation, print_json
+from kuzet.cli.common import DataOpt, JsonOpt, console, err_console, fail, open_installation, print_json, rejected
 
 keys_app = typer.Typer(help="Keys kept outside the database.", no_args_is_help=True)
 safeyard_app = typer.Typer(help="Safe-yard passports.", no_args_is_help=True)
@@ -58,8 +58,5 @@ def safeyard_import(yard: int, file: Path, user: Annotated[str, typer.Option(hel
                 fail(f"safe yard {yard} not found for {user}")
             n = import_people(session, Vault(inst.settings.keys_path), Actor(who.id, who.username, "cli"), row, file)
     except ImportRejected as exc:
-        err_console.print(f"[bold red]{len(exc.errors)} bad row(s); nothing was imported:[/]")
-        for e in exc.errors:
-            err_console.print(f"  line {e.line}: {e.message}", highlight=False)
-        raise typer.Exit(1) from None
+        rejected(exc.errors)
     console.print(f"{n} records imported")

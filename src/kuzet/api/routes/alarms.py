@@ -13,14 +13,14 @@ from fastapi import APIRouter, Depends, Query, Response, WebSocket, WebSocketDis
 from pydantic import BaseModel, Field
 from sqlalchemy import case, select
 
-from kuzet.api.deps import SESSION_COOKIE, Caller, caller, installation
+from kuzet.api.deps import Caller, caller, installation, websocket_user
 from kuzet.api.errors import ApiError, not_found
 from kuzet.api.routes.common import Paging
 from kuzet.domain.access import Role
 from kuzet.domain.crime import OFFENCE_TYPES
 from kuzet.domain.operations import PRIORITY_RANK, AlarmState, IncidentStatus
 from kuzet.installation import Installation
-from kuzet.services import accounts, audit
+from kuzet.services import audit
 from kuzet.services.operations import alarms as alarm_service
 from kuzet.services.operations import incidents as incident_service
 from kuzet.services.operations import kpis as kpi_service
@@ -168,11 +168,7 @@ async def alarms_live(websocket: WebSocket) -> None:
     """Alarms pushed as they are raised or change: ``{"type": "raised" | "acknowledged" | …, "alarm": {…}}``, and
     incident changes ``{"type": "incident", "change": …, "incident": {…}}``, for the caller's organisation."""
     inst: Installation = websocket.app.state.installation
-    token = websocket.cookies.get(SESSION_COOKIE) or websocket.query_params.get("token")
-    user = None
-    if token:
-        with inst.db.session() as session:
-            user = accounts.authenticate(session, token)
+    user = websocket_user(websocket)
     if user is None:
         await websocket.close(code=4401)
         return

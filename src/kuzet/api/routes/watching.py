@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from kuzet.api.deps import SESSION_COOKIE, Caller, caller, installation, media_caller
+from kuzet.api.deps import Caller, caller, installation, media_caller, websocket_user
 from kuzet.api.errors import ApiError, not_found
 from kuzet.api.routes.common import camera_for
 from kuzet.domain.access import Right
 from kuzet.domain.audit import Action
 from kuzet.installation import Installation
-from kuzet.services import access, accounts, audit
+from kuzet.services import access, audit
 from kuzet.services.audit import Actor
 from kuzet.services.recording.archive import plan_window, window_fmp4
 from kuzet.services.recording.mp4 import parse_init, parse_moof
@@ -74,11 +74,7 @@ def codec_string(init: bytes) -> str:
 async def live_ws(websocket: WebSocket, camera_id: int, stream: str = "main") -> None:
     """fMP4 over WebSocket for Media Source Extensions: a JSON header, the init segment, then fragments."""
     inst: Installation = websocket.app.state.installation
-    token = websocket.cookies.get(SESSION_COOKIE) or websocket.query_params.get("token")
-    user = None
-    if token:
-        with inst.db.session() as session:
-            user = accounts.authenticate(session, token)
+    user = websocket_user(websocket)
     if user is None:
         await websocket.close(code=4401)
         return

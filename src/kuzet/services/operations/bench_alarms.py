@@ -14,14 +14,12 @@ by acknowledging an alarm) to the same page — what delivery alone costs — an
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -64,23 +62,12 @@ class _Sim:
 
     def __init__(self, cameras: int) -> None:
         from kuzet.services.simulator.clips import scene_clips
-        from kuzet.services.simulator.rtsp import SimServer, build_cameras
+        from kuzet.services.simulator.rtsp import SimThread, build_cameras
 
         main, sub = scene_clips("bursts")
         clips = {k: (main, sub) for k in range(1, cameras + 1)}
-        self.server = SimServer(build_cameras(cameras, main, sub, scenes=clips), port=0)
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.start())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(30)
+        self.thread = SimThread(build_cameras(cameras, main, sub, scenes=clips))
+        self.server = self.thread.server
 
     def burst_starts(self, index: int, since: float, until: float) -> list[float]:
         """Wall-clock times (time.time()) at which camera ``index`` sends the first moving frame of a burst."""
@@ -97,9 +84,7 @@ class _Sim:
         return out
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.thread.close()
 
 
 def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) -> dict:  # noqa: ANN001, C901

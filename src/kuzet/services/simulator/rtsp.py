@@ -443,3 +443,41 @@ def send_control(host: str, port: int, index: int, mode: str, timeout: float = 5
         answer = sock.recv(4096).decode("latin-1")
     if " 200 " not in answer.split("\r\n", 1)[0]:
         raise RuntimeError(f"simulator refused mode {mode!r}: {answer.splitlines()[0] if answer else 'no answer'}")
+
+
+class SimThread:
+    """A simulator running in a thread of this process (its own event loop), for tests and benchmarks that need to
+    know its schedule or switch its cameras: ``SimThread(build_cameras(…))``; ``url(k)``; ``set_mode(k, "off")``."""
+
+    def __init__(self, cameras: list[SimCamera], host: str = "127.0.0.1", port: int = 0) -> None:
+        import threading
+
+        self.server = SimServer(cameras, host, port)
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.server.start())
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True, name="kuzet-sim")
+        self.thread.start()
+        if not started.wait(30):
+            raise RuntimeError("the simulator did not start within 30 s")
+
+    def url(self, index: int, stream: str = "main", credentials: str | None = None) -> str:
+        return self.server.url(index, stream, credentials)
+
+    def set_mode(self, index: int, mode: str) -> None:
+        """``normal``, ``off``, ``stall`` or ``garbage``, applied on the simulator's loop."""
+        asyncio.run_coroutine_threadsafe(self._set_mode(index, mode), self.loop).result(5)
+
+    async def _set_mode(self, index: int, mode: str) -> None:
+        self.server.set_mode(index, mode)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
