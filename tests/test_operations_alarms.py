@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -392,3 +393,34 @@ def test_alarm_routes_never_name_organisations_without_a_grant(demo_inst: Instal
         assert session.scalar(select(AlarmRoute).where(AlarmRoute.organisation_id == telecom)) is None
         responders = session.scalars(select(User).where(User.role == "responder")).all()
         assert responders  # the demo has a crew to dispatch
+
+
+def test_command_line_hot_list_import_event_search_and_incident_export(demo_inst: Installation, tmp_path) -> None:  # noqa: ANN001
+    from tests.test_core_cli import kuzet
+
+    env = {"KUZET_DATABASE_URL": demo_inst.settings.database_url} if demo_inst.settings.database_url else {}
+    data = demo_inst.settings.data_dir
+    bad = tmp_path / "bad.csv"
+    bad.write_text("plate,reason\n100ABC02,ok\nnot a plate,x\n", encoding="utf-8")
+    out = kuzet("hotlist", "import", "CLI list", str(bad), "--user", "center", "--json", data=data, env=env)
+    assert out.returncode == 1 and json.loads(out.stdout)["errors"][0]["line"] == 3
+    good = tmp_path / "good.csv"
+    good.write_text("госномер;причина;действует до\n100 abc 02;угон;31.12.2030\n", encoding="utf-8")
+    out = kuzet("hotlist", "import", "CLI list", str(good), "--user", "center", "--kind", "stolen", "--json",
+                data=data, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"list": "CLI list", "added": 1, "updated": 0}
+    assert kuzet("hotlist", "import", "CLI list", str(good), "--user", "resident1", data=data,
+                 env=env).returncode == 1
+    listed = json.loads(kuzet("hotlist", "list", "--user", "center", "--json", data=data, env=env).stdout)
+    assert next(h for h in listed if h["name"] == "CLI list")["entries"] == 1
+    observe(demo_inst, cam(demo_inst, "d1road"), "plate", seconds=0, plate="100ABC02", plate_region="02")
+    found = kuzet("events", "search", "--user", "duty1", "--plate", "100AB", "--json", data=data, env=env)
+    assert found.returncode == 0, found.stderr
+    assert [e["plate"] for e in json.loads(found.stdout)] == ["100ABC02"]
+    assert json.loads(kuzet("events", "search", "--user", "duty2", "--plate", "100AB", "--json", data=data,
+                            env=env).stdout) == []
+    export = kuzet("incidents", "export", "--user", "duty1", "--start", "2026-03-02T00:00:00Z", "--end",
+                   "2026-03-03T00:00:00Z", data=data, env=env)
+    assert export.returncode == 0, export.stderr
+    assert export.stdout.startswith("id,offence_type,title")
