@@ -50,6 +50,7 @@ def hotspot_map(session: Session, start: date, end: date, *, district: str | Non
     result = {"offences": len(pts), "bandwidth_m": round(kde["bandwidth"], 1), "kde_cell_m": round(kde["cell"], 1),
               "gi_cell_m": round(gi_grid.cell, 1), "permutations": permutations,
               "hot_cells_95": int(hot.sum()), "cold_cells_95": int((gi["level"] <= -2).sum()),
+              "moran": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in gi["moran"].items()},
               "kde": hs.cells_geojson(kde["grid"], proj, {"density_per_km2": kde["density_per_km2"]},
                                       keep=kde["density_per_km2"] > kde["density_per_km2"].max() * 0.05),
               "gi_star": hs.cells_geojson(gi_grid, proj, {"z": gi["z"], "p_sim": gi["p_sim"], "level": gi["level"],

@@ -71,22 +71,43 @@ def quartic_kde(x: np.ndarray, y: np.ndarray, h: float | None = None, cell: floa
     return {"grid": grid, "density_per_km2": density.reshape(grid.rows, grid.cols) * 1e6, "bandwidth": h, "cell": cell}
 
 
-def gi_star(counts: np.ndarray, permutations: int = 999, seed: int = 12345) -> dict:
-    """Getis-Ord Gi* of grid counts with queen contiguity (esda.G_Local, star=True) and permutation p-values."""
+def local_gi_star(values: np.ndarray, w, permutations: int = 999, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Getis-Ord Gi* (Ord & Getis 1995) of ``values`` on binary weights ``w`` (a libpysal W), with permutation
+    p-values: (z, p_sim) per unit."""
     import esda
+
+    g = esda.G_Local(np.asarray(values, dtype=float), w, transform="B", star=True, permutations=permutations,
+                     seed=seed)
+    p_sim = g.p_sim if permutations else np.full(len(g.Zs), np.nan)  # no permutations: no pseudo p-values
+    return np.asarray(g.Zs), np.asarray(p_sim)
+
+
+def global_moran(values: np.ndarray, w, permutations: int = 999) -> dict:  # noqa: ANN001
+    """Moran's I on row-standardised weights: is there clustering at all before looking for hot spots?"""
+    import esda
+
+    w.transform = "R"
+    m = esda.Moran(np.asarray(values, dtype=float), w, permutations=permutations)
+    return {"I": float(m.I), "expected": float(m.EI), "z": float(m.z_norm), "p_sim": float(m.p_sim)
+            if permutations else None}
+
+
+def gi_star(counts: np.ndarray, permutations: int = 999, seed: int = 12345) -> dict:
+    """Getis-Ord Gi* of grid counts with queen contiguity, permutation p-values and confidence levels, and the
+    grid's global Moran's I."""
     from libpysal.weights import lat2W
 
     rows, cols = counts.shape
     w = lat2W(rows, cols, rook=False)
     w.transform = "B"
-    g = esda.G_Local(counts.ravel().astype(float), w, transform="B", star=True, permutations=permutations, seed=seed)
-    z = np.asarray(g.Zs).reshape(rows, cols)
-    p = np.asarray(g.p_sim).reshape(rows, cols)
+    z, p = local_gi_star(counts.ravel(), w, permutations, seed)
+    z, p = z.reshape(rows, cols), p.reshape(rows, cols)
     level = np.zeros_like(z, dtype=int)
     for conf, alpha in ((1, 0.10), (2, 0.05), (3, 0.01)):
         level[(z > 0) & (p <= alpha)] = conf
         level[(z < 0) & (p <= alpha)] = -conf
-    return {"z": z, "p_sim": p, "level": level}
+    moran = global_moran(counts.ravel(), lat2W(rows, cols, rook=False), permutations=min(permutations, 999))
+    return {"z": z, "p_sim": p, "level": level, "moran": moran}
 
 
 def pai(hot: np.ndarray, later_counts: np.ndarray) -> float | None:

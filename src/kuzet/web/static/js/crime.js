@@ -26,7 +26,8 @@ async function run() {
   try {
     const hot = await api(`/api/v1/crime/hotspots?${q}&permutations=199`);
     document.getElementById("hot-summary").textContent =
-      `Gi* 95 %: ${hot.hot_cells_95} · KDE h = ${hot.bandwidth_m} m · cell ${hot.gi_cell_m} m`;
+      `Gi* 95 %: ${hot.hot_cells_95} · KDE h = ${hot.bandwidth_m} m · cell ${hot.gi_cell_m} m` +
+      (hot.moran ? ` · Moran's I = ${hot.moran.I} (p = ${hot.moran.p_sim ?? "—"})` : "");
     if (window.L) {
       if (!map) map = window.L.map("hotmap");
       if (layer) layer.remove();
