@@ -182,6 +182,32 @@ def test_dashboard_and_erasure(demo_client: TestClient, yards: dict) -> None:
     assert log and log[0]["legal_basis"] == "заявление об удалении № 5"
 
 
+def test_dashboard_counts_incidents_around_a_yard_before_and_after_joining(demo_inst: Installation,
+                                                                           demo_client: TestClient,
+                                                                           yards: dict) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from kuzet.store.models.operations import Incident
+
+    with demo_inst.db.session() as s:
+        yard = s.get(SafeYard, yards["d1"])
+        place_id, joined = yard.place_id, yard.joined_on
+    duty1 = login(demo_client, "duty1")
+    ids = [demo_client.post("/api/v1/incidents", headers=duty1, json={
+        "offence_type": "theft", "title": f"Кража во дворе {n}", "place_id": place_id}).json()["id"]
+        for n in range(3)]
+    when = [joined - timedelta(days=20), joined + timedelta(days=10), joined + timedelta(days=40)]
+    with demo_inst.db.session() as s:
+        for incident_id, day in zip(ids, when, strict=True):
+            s.execute(update(Incident).where(Incident.id == incident_id).values(
+                created_at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)))
+    dash = demo_client.get("/api/v1/safe-yards/dashboard", headers=login(demo_client, "analyst")).json()
+    row = next(r for r in dash["items"] if r["id"] == yards["d1"])
+    assert row["incidents"]["before"] >= 1 and row["incidents"]["after"] >= 2
+
+
 def test_crime_effect_of_safe_yards_joining(demo_inst: Installation, demo_client: TestClient, yards: dict) -> None:
     from kuzet.services.crime.demo import seed as seed_crime
 

@@ -40,6 +40,33 @@ def _offences_around(session: Session, place: Place, joined: date) -> dict | Non
     return out
 
 
+def _incidents_around(session: Session, place: Place, joined: date, today: date) -> dict | None:
+    """Operations-centre incidents within the yard's area in the year before and since joining."""
+    from datetime import UTC, datetime
+
+    from kuzet.services.crime.geo import Projection
+    from kuzet.store.models.operations import Incident
+
+    if place.lat is None:
+        return None
+    proj = Projection(place.lat, place.lon)
+    cx, cy = proj.to_metres([place.lon], [place.lat])
+    start = datetime.combine(joined - timedelta(days=WINDOW_DAYS), datetime.min.time(), UTC)
+    rows = session.execute(select(Incident.created_at, Incident.lat, Incident.lon).where(
+        Incident.created_at >= start, Incident.lat.is_not(None), Incident.lon.is_not(None))).all()
+    out = {"before": 0, "after": 0, "radius_m": AREA_METRES}
+    for created, lat, lon in rows:
+        x, y = proj.to_metres([lon], [lat])
+        if (x[0] - cx[0]) ** 2 + (y[0] - cy[0]) ** 2 > AREA_METRES ** 2:
+            continue
+        day = created.date()
+        if day < joined:
+            out["before"] += 1
+        elif day <= min(today, joined + timedelta(days=WINDOW_DAYS - 1)):
+            out["after"] += 1
+    return out
+
+
 def dashboard(session: Session, yards: list[SafeYard], recorder=None, today: date | None = None) -> dict:  # noqa: ANN001
     today = today or date.today()
     places = {p.id: p for p in session.scalars(select(Place))}
@@ -54,7 +81,8 @@ def dashboard(session: Session, yards: list[SafeYard], recorder=None, today: dat
         rows.append({"id": yard.id, "yard": places[yard.place_id].name, "district": name,
                      "joined_on": yard.joined_on.isoformat(), "cameras": len(cams),
                      "cameras_online": sum(1 for c in cams if c["state"] == "recording"),
-                     "offences": _offences_around(session, places[yard.place_id], yard.joined_on)})
+                     "offences": _offences_around(session, places[yard.place_id], yard.joined_on),
+                     "incidents": _incidents_around(session, places[yard.place_id], yard.joined_on, today)})
     soon = today + timedelta(days=60)
     checks = session.execute(select(PersonRecord.safe_yard_id, PersonRecord.category, PersonRecord.check_on)
                              .where(PersonRecord.check_on.is_not(None), PersonRecord.check_on <= soon,

@@ -16,6 +16,8 @@ async function listPage() {
       el("p", {}, Object.entries(d.per_district_year).map(([k, v]) => `${k}: ${Object.entries(v).map(([y, n]) => `${y} — ${n}`).join(", ")}`).join("; ")),
       el("h3", {}, t("sy.offences")),
       el("ul", {}, ...d.items.map((i) => el("li", {}, `${i.yard}: ${i.offences ? `${i.offences.before} / ${i.offences.after}` : "—"}`))),
+      el("h3", {}, t("sy.incidents")),
+      el("ul", {}, ...d.items.map((i) => el("li", {}, `${i.yard}: ${i.incidents ? `${i.incidents.before} / ${i.incidents.after}` : "—"}`))),
       el("h3", {}, t("sy.to_check")),
       el("ul", {}, ...d.to_check.map((c) => el("li", {class: c.overdue ? "error" : ""}, `${c.date} — ${t("sy." + c.category)} (№${c.safe_yard_id})`))));
   } catch (err) { /* no dashboard for this role */ }
