@@ -64,8 +64,8 @@ class TrackInfo:
     timescale: int
 
 
-def parse_init(init: bytes) -> TrackInfo:
-    """Codec, picture size and timescale of the (first video) track of an init segment."""
+def _video_track(init: bytes) -> tuple[int, int]:
+    """(start, end) of the first video ``trak`` of an init segment."""
     moov = find_box(init, [b"moov"])
     if moov is None:
         raise Mp4Error("init segment has no moov")
@@ -73,23 +73,32 @@ def parse_init(init: bytes) -> TrackInfo:
         if kind != b"trak":
             continue
         hdlr = find_box(init, [b"mdia", b"hdlr"], t_start + 8, t_end)
-        if hdlr is None or init[hdlr[0] + 16:hdlr[0] + 20] != b"vide":
-            continue
-        mdhd = find_box(init, [b"mdia", b"mdhd"], t_start + 8, t_end)
-        timescale = 90000
-        if mdhd:
-            version = init[mdhd[0] + 8]
-            off = mdhd[0] + 12 + (16 if version == 1 else 8)
-            timescale = struct.unpack_from(">I", init, off)[0]
-        stsd = find_box(init, [b"mdia", b"minf", b"stbl", b"stsd"], t_start + 8, t_end)
-        if stsd is None:
-            raise Mp4Error("video track has no stsd")
-        entry = stsd[0] + 16  # full box header (12) + entry count (4)
-        fourcc = init[entry + 4:entry + 8]
-        width, height = struct.unpack_from(">HH", init, entry + 8 + 24)
-        codec = CODECS.get(fourcc, fourcc.decode("latin-1"))
-        return TrackInfo(codec, width, height, timescale)
+        if hdlr is not None and init[hdlr[0] + 16:hdlr[0] + 20] == b"vide":
+            return t_start, t_end
     raise Mp4Error("init segment has no video track")
+
+
+def _stsd(init: bytes, track: tuple[int, int]) -> tuple[int, int]:
+    stsd = find_box(init, [b"mdia", b"minf", b"stbl", b"stsd"], track[0] + 8, track[1])
+    if stsd is None:
+        raise Mp4Error("video track has no stsd")
+    return stsd
+
+
+def parse_init(init: bytes) -> TrackInfo:
+    """Codec, picture size and timescale of the (first video) track of an init segment."""
+    track = _video_track(init)
+    mdhd = find_box(init, [b"mdia", b"mdhd"], track[0] + 8, track[1])
+    timescale = 90000
+    if mdhd:
+        version = init[mdhd[0] + 8]
+        off = mdhd[0] + 12 + (16 if version == 1 else 8)
+        timescale = struct.unpack_from(">I", init, off)[0]
+    entry = _stsd(init, track)[0] + 16  # full box header (12) + entry count (4)
+    fourcc = init[entry + 4:entry + 8]
+    width, height = struct.unpack_from(">HH", init, entry + 8 + 24)
+    codec = CODECS.get(fourcc, fourcc.decode("latin-1"))
+    return TrackInfo(codec, width, height, timescale)
 
 
 @dataclass(frozen=True)
@@ -312,22 +321,10 @@ def fragment_samples(data: bytes | memoryview) -> list[Sample]:
 
 def _video_sample_entry(init: bytes) -> tuple[int, int]:
     """(start, end) of the first sample entry in the stsd of the first video track."""
-    moov = find_box(init, [b"moov"])
-    if moov is None:
-        raise Mp4Error("init segment has no moov")
-    for kind, t_start, t_end in iter_boxes(init, moov[0] + 8, moov[1]):
-        if kind != b"trak":
-            continue
-        hdlr = find_box(init, [b"mdia", b"hdlr"], t_start + 8, t_end)
-        if hdlr is None or init[hdlr[0] + 16:hdlr[0] + 20] != b"vide":
-            continue
-        stsd = find_box(init, [b"mdia", b"minf", b"stbl", b"stsd"], t_start + 8, t_end)
-        if stsd is None:
-            raise Mp4Error("video track has no stsd")
-        for _kind, e_start, e_end in iter_boxes(init, stsd[0] + 16, stsd[1]):
-            return e_start, e_end
-        raise Mp4Error("stsd has no sample entry")
-    raise Mp4Error("init segment has no video track")
+    stsd = _stsd(init, _video_track(init))
+    for _kind, e_start, e_end in iter_boxes(init, stsd[0] + 16, stsd[1]):
+        return e_start, e_end
+    raise Mp4Error("stsd has no sample entry")
 
 
 def codec_config(init: bytes) -> tuple[str, bytes]:
