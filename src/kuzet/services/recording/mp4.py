@@ -109,27 +109,42 @@ class FragmentInfo:
     keyframe: bool  # first sample is a sync sample
 
 
-def parse_moof(data: bytes | memoryview, start: int = 0, end: int | None = None) -> FragmentInfo:
-    """Decode time, duration, sample count and keyframe flag of the first track fragment of a ``moof``."""
+@dataclass
+class _Run:
+    """One ``trun``: its data offset (None: follows the previous run) and per sample (duration, size, flags, cto)."""
+
+    data_offset: int | None
+    samples: list[tuple[int, int, int, int]]
+
+
+@dataclass
+class _TrackFragment:
+    decode_time: int
+    base: int | None  # tfhd base data offset, if given
+    runs: list[_Run]
+
+
+def _read_traf(data: bytes | memoryview, start: int = 0, end: int | None = None) -> tuple[tuple[int, int],
+                                                                                         _TrackFragment]:
+    """The ``moof`` box and its first track fragment: tfhd defaults applied to every trun sample."""
     moof = find_box(data, [b"moof"], start, end)
     if moof is None:
         raise Mp4Error("no moof")
     traf = find_box(data, [b"traf"], moof[0] + 8, moof[1])
     if traf is None:
         raise Mp4Error("moof without traf")
-    default_duration = 0
-    default_flags = 0
-    decode_time = 0
-    duration = 0
-    samples = 0
-    first_flags: int | None = None
-    for kind, b_start, _b_end in iter_boxes(data, traf[0] + 8, traf[1]):
+    default_duration = default_size = default_flags = 0
+    fragment = _TrackFragment(0, None, [])
+    for kind, b_start, b_end in iter_boxes(data, traf[0] + 8, traf[1]):
+        if b_end - b_start < 12:
+            raise Mp4Error(f"truncated {kind!r} box")
         version = data[b_start + 8]
         flags = int.from_bytes(data[b_start + 9:b_start + 12], "big")
         pos = b_start + 12
         if kind == b"tfhd":
             pos += 4  # track id
             if flags & 0x01:
+                fragment.base = struct.unpack_from(">Q", data, pos)[0]
                 pos += 8
             if flags & 0x02:
                 pos += 4
@@ -137,41 +152,54 @@ def parse_moof(data: bytes | memoryview, start: int = 0, end: int | None = None)
                 default_duration = struct.unpack_from(">I", data, pos)[0]
                 pos += 4
             if flags & 0x10:
+                default_size = struct.unpack_from(">I", data, pos)[0]
                 pos += 4
             if flags & 0x20:
                 default_flags = struct.unpack_from(">I", data, pos)[0]
         elif kind == b"tfdt":
-            decode_time = struct.unpack_from(">Q" if version == 1 else ">I", data, pos)[0]
+            fragment.decode_time = struct.unpack_from(">Q" if version == 1 else ">I", data, pos)[0]
         elif kind == b"trun":
             count = struct.unpack_from(">I", data, pos)[0]
             pos += 4
+            data_offset = None
             if flags & 0x01:
+                data_offset = struct.unpack_from(">i", data, pos)[0]
                 pos += 4
-            trun_first = None
+            first_flags = None
             if flags & 0x04:
-                trun_first = struct.unpack_from(">I", data, pos)[0]
+                first_flags = struct.unpack_from(">I", data, pos)[0]
                 pos += 4
             per_sample = 4 * sum(bool(flags & f) for f in (0x100, 0x200, 0x400, 0x800))
+            if pos + count * per_sample > b_end:
+                raise Mp4Error(f"trun declares {count} samples but is {b_end - b_start} bytes long")
+            run = _Run(data_offset, [])
             for i in range(count):
-                d = default_duration
-                s_flags = default_flags
-                p = pos
+                duration, size, s_flags, cto = default_duration, default_size, default_flags, 0
                 if flags & 0x100:
-                    d = struct.unpack_from(">I", data, p)[0]
-                    p += 4
+                    duration = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
                 if flags & 0x200:
-                    p += 4
+                    size = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
                 if flags & 0x400:
-                    s_flags = struct.unpack_from(">I", data, p)[0]
-                if i == 0 and trun_first is not None:
-                    s_flags = trun_first
-                if i == 0 and samples == 0:
-                    first_flags = s_flags
-                duration += d
-                pos += per_sample
-            samples += count
-    keyframe = first_flags is not None and not (first_flags & SAMPLE_NON_SYNC)
-    return FragmentInfo(decode_time, duration, samples, keyframe)
+                    s_flags = struct.unpack_from(">I", data, pos)[0]
+                    pos += 4
+                if flags & 0x800:
+                    cto = struct.unpack_from(">i" if version == 1 else ">I", data, pos)[0]
+                    pos += 4
+                if i == 0 and first_flags is not None:
+                    s_flags = first_flags
+                run.samples.append((duration, size, s_flags, cto))
+            fragment.runs.append(run)
+    return moof, fragment
+
+
+def parse_moof(data: bytes | memoryview, start: int = 0, end: int | None = None) -> FragmentInfo:
+    """Decode time, duration, sample count and keyframe flag of the first track fragment of a ``moof``."""
+    _moof, fragment = _read_traf(data, start, end)
+    samples = [sample for run in fragment.runs for sample in run.samples]
+    keyframe = bool(samples) and not (samples[0][2] & SAMPLE_NON_SYNC)
+    return FragmentInfo(fragment.decode_time, sum(s[0] for s in samples), len(samples), keyframe)
 
 
 def set_decode_time(moof: bytearray, decode_time: int) -> None:
@@ -243,79 +271,22 @@ def fragment_samples(data: bytes | memoryview) -> list[Sample]:
 
     The decoder in ``services/operations/decode.py`` feeds the samples one by one to a codec context, which is why it
     needs their byte ranges; reading them here costs a few microseconds where demuxing through FFmpeg would need a
-    container per fragment. Follows ``tfhd`` defaults and the ``trun`` data offset (relative to the ``moof`` with
-    default-base-is-moof, as our ingest writes, or to tfhd's base data offset). Raises ``Mp4Error`` when a sample would
-    lie outside ``data``.
+    container per fragment. Follows the ``trun`` data offset (relative to the ``moof`` with default-base-is-moof, as
+    our ingest writes, or to tfhd's base data offset). Raises ``Mp4Error`` when a sample would lie outside ``data``.
     """
-    moof = find_box(data, [b"moof"])
-    if moof is None:
-        raise Mp4Error("no moof")
-    traf = find_box(data, [b"traf"], moof[0] + 8, moof[1])
-    if traf is None:
-        raise Mp4Error("moof without traf")
+    moof, fragment = _read_traf(data)
     mdat = find_box(data, [b"mdat"], moof[1])
-    payload_start = mdat[0] + 8 if mdat else moof[1] + 8
-    base = moof[0]
-    default_duration = default_size = default_flags = 0
+    base = moof[0] if fragment.base is None else fragment.base
+    offset = mdat[0] + 8 if mdat else moof[1] + 8
     samples: list[Sample] = []
-    next_offset: int | None = None  # where the next trun's data starts when it gives no data offset
-    for kind, b_start, b_end in iter_boxes(data, traf[0] + 8, traf[1]):
-        if b_end - b_start < 12:
-            raise Mp4Error(f"truncated {kind!r} box")
-        version = data[b_start + 8]
-        flags = int.from_bytes(data[b_start + 9:b_start + 12], "big")
-        pos = b_start + 12
-        if kind == b"tfhd":
-            pos += 4  # track id
-            if flags & 0x01:
-                base = struct.unpack_from(">Q", data, pos)[0]
-                pos += 8
-            if flags & 0x02:
-                pos += 4
-            if flags & 0x08:
-                default_duration = struct.unpack_from(">I", data, pos)[0]
-                pos += 4
-            if flags & 0x10:
-                default_size = struct.unpack_from(">I", data, pos)[0]
-                pos += 4
-            if flags & 0x20:
-                default_flags = struct.unpack_from(">I", data, pos)[0]
-        elif kind == b"trun":
-            count = struct.unpack_from(">I", data, pos)[0]
-            pos += 4
-            if flags & 0x01:
-                offset = base + struct.unpack_from(">i", data, pos)[0]
-                pos += 4
-            else:
-                offset = payload_start if next_offset is None else next_offset
-            first_flags = None
-            if flags & 0x04:
-                first_flags = struct.unpack_from(">I", data, pos)[0]
-                pos += 4
-            per_sample = 4 * sum(bool(flags & f) for f in (0x100, 0x200, 0x400, 0x800))
-            if pos + count * per_sample > b_end:
-                raise Mp4Error(f"trun declares {count} samples but is {b_end - b_start} bytes long")
-            for i in range(count):
-                duration, size, s_flags, cto = default_duration, default_size, default_flags, 0
-                if flags & 0x100:
-                    duration = struct.unpack_from(">I", data, pos)[0]
-                    pos += 4
-                if flags & 0x200:
-                    size = struct.unpack_from(">I", data, pos)[0]
-                    pos += 4
-                if flags & 0x400:
-                    s_flags = struct.unpack_from(">I", data, pos)[0]
-                    pos += 4
-                if flags & 0x800:
-                    cto = struct.unpack_from(">i" if version == 1 else ">I", data, pos)[0]
-                    pos += 4
-                if i == 0 and first_flags is not None:
-                    s_flags = first_flags
-                if offset < 0 or offset + size > len(data):
-                    raise Mp4Error(f"sample {len(samples)} ({size} bytes at {offset}) lies outside the fragment")
-                samples.append(Sample(offset, size, duration, not (s_flags & SAMPLE_NON_SYNC), cto))
-                offset += size
-            next_offset = offset
+    for run in fragment.runs:
+        if run.data_offset is not None:
+            offset = base + run.data_offset
+        for duration, size, flags, cto in run.samples:
+            if offset < 0 or offset + size > len(data):
+                raise Mp4Error(f"sample {len(samples)} ({size} bytes at {offset}) lies outside the fragment")
+            samples.append(Sample(offset, size, duration, not (flags & SAMPLE_NON_SYNC), cto))
+            offset += size
     return samples
 
 
