@@ -7,6 +7,8 @@ server never dies from one bad part).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from typing import Protocol
@@ -24,6 +26,41 @@ class Service(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class PeriodicService:
+    """A service that runs ``run_once`` (in a worker thread) now and then after every ``wait()`` until stopped. A pass
+    that fails is logged and the next one runs anyway."""
+
+    name = "periodic"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    def run_once(self) -> object:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        """Until the next pass (override to be woken early)."""
+        await asyncio.sleep(self.interval)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.run_once)
+            except Exception:
+                log.exception("%s pass failed", self.name)
+            await self.wait()
 
 
 def capability_module(capability: str, module: str):  # noqa: ANN201

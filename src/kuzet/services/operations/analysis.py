@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from kuzet.domain.access import Right
 from kuzet.installation import Installation
+from kuzet.runtime import PeriodicService
 from kuzet.services import access
 from kuzet.services.operations import events as event_store
 from kuzet.services.operations.alarms import alarm_out, raise_for_event
@@ -324,24 +325,14 @@ class AnalysisService:
             return messages
 
 
-class EventRetentionService:
+class EventRetentionService(PeriodicService):
     """Deletes events (and their pictures) older than ``operations.events_retention_days``, once an hour."""
 
     name = "event-retention"
 
     def __init__(self, inst: Installation, interval: float = 3600.0) -> None:
+        super().__init__(interval)
         self.inst = inst
-        self.interval = interval
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def run_once(self) -> int:
         cutoff = utcnow() - timedelta(days=self.inst.settings.operations.events_retention_days)
@@ -351,14 +342,6 @@ class EventRetentionService:
                 n = event_store.prune(session, self.inst.settings.events_path, cutoff)
             total += n
             if n == 0:
+                if total:
+                    log.info("event retention removed %d events", total)
                 return total
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                removed = await asyncio.to_thread(self.run_once)
-                if removed:
-                    log.info("event retention removed %d events", removed)
-            except Exception:
-                log.exception("event retention failed")
-            await asyncio.sleep(self.interval)

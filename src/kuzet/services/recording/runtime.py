@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from kuzet.installation import Installation
+from kuzet.runtime import PeriodicService
 from kuzet.services.recording.recorder import Recorder
 from kuzet.services.recording.retention import Retention
 
@@ -29,37 +30,27 @@ class RecorderService:
         await self.recorder.stop()
 
 
-class RetentionService:
+class RetentionService(PeriodicService):
+    """A retention pass every minute, and at once when the recorder reports a full disk."""
+
     name = "retention"
 
     def __init__(self, inst: Installation, interval: float = 60.0) -> None:
+        super().__init__(interval)
         self.inst = inst
-        self.interval = interval
         self.retention = Retention(inst.settings, inst.db)
-        self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+    def run_once(self) -> object:
+        return self.retention.run()
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
+    async def wait(self) -> None:
         recorder: Recorder | None = self.inst.extras.get("recorder")
-        while True:
-            try:
-                await asyncio.to_thread(self.retention.run)
-            except Exception:
-                log.exception("retention pass failed")
-            if recorder is None:
-                await asyncio.sleep(self.interval)
-                continue
-            recorder._retention_wanted.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(recorder._retention_wanted.wait(), self.interval)
+        if recorder is None:
+            await asyncio.sleep(self.interval)
+            return
+        recorder._retention_wanted.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(recorder._retention_wanted.wait(), self.interval)
 
 
 def services(inst: Installation) -> list:
