@@ -20,6 +20,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime) -> str:
+    """``2026-01-31T22:00:00Z``: how times leave Kuzet in URLs, exports and messages."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)

@@ -21,7 +21,7 @@ from kuzet.domain.access import Right
 from kuzet.domain.operations import EventKind
 from kuzet.services import access
 from kuzet.services.operations.observations import Observation
-from kuzet.store.db import utcnow
+from kuzet.store.db import iso_utc, utcnow
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.operations import Alarm, Event
 
@@ -68,6 +68,11 @@ def clip_window(event: Event) -> tuple[datetime, datetime]:
     return event.start_at - CLIP_BEFORE, max(end, event.start_at) + CLIP_AFTER
 
 
+def clip_url(camera_id: int, start: datetime, end: datetime) -> str:
+    """The archive clip of a camera's window (cut from the recordings, no re-encoding)."""
+    return f"/api/v1/cameras/{camera_id}/clip.mp4?start={iso_utc(start)}&end={iso_utc(end)}"
+
+
 def event_out(event: Event, camera: Camera | None = None) -> dict[str, Any]:
     start, end = clip_window(event)
     base = f"/api/v1/events/{event.id}"
@@ -78,8 +83,7 @@ def event_out(event: Event, camera: Camera | None = None) -> dict[str, Any]:
         "plate": event.plate, "plate_region": event.plate_region, "box": event.box,
         "snapshot_url": f"{base}/snapshot.jpg" if event.snapshot else None,
         "crop_url": f"{base}/crop.jpg" if event.crop else None,
-        "clip_url": (f"/api/v1/cameras/{event.camera_id}/clip.mp4?start={start.isoformat().replace('+00:00', 'Z')}"
-                     f"&end={end.isoformat().replace('+00:00', 'Z')}"),
+        "clip_url": clip_url(event.camera_id, start, end),
         "details": {k: v for k, v in (event.details or {}).items() if k != "zones"},
     }
 

@@ -29,8 +29,8 @@ from kuzet.domain.operations import (
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
 from kuzet.services.operations.alarms import attach_to_incident, routes
-from kuzet.services.operations.events import clip_window
-from kuzet.store.db import utcnow
+from kuzet.services.operations.events import clip_url, clip_window
+from kuzet.store.db import iso_utc, utcnow
 from kuzet.store.models import Camera, Organisation, Place, User
 from kuzet.store.models.operations import (
     Alarm,
@@ -127,7 +127,7 @@ def incident_out(session: Session, incident: Incident, full: bool = False) -> di
                            .where(IncidentCamera.incident_id == incident.id).order_by(IncidentCamera.id)).all()
     out["cameras"] = [{
         "id": link.id, "camera_id": cam.id, "camera_name": cam.name, "start_at": link.start_at, "end_at": link.end_at,
-        "clip_url": (f"/api/v1/cameras/{cam.id}/clip.mp4?start={_z(link.start_at)}&end={_z(link.end_at)}"),
+        "clip_url": clip_url(cam.id, link.start_at, link.end_at),
     } for link, cam in cams]
     entries = session.scalars(select(IncidentEntry).where(IncidentEntry.incident_id == incident.id)
                               .order_by(IncidentEntry.at, IncidentEntry.id)).all()
@@ -139,10 +139,6 @@ def incident_out(session: Session, incident: Incident, full: bool = False) -> di
                       "event_id": a.event_id}
                      for a in session.scalars(select(Alarm).where(Alarm.incident_id == incident.id))]
     return out
-
-
-def _z(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _entry(session: Session, incident: Incident, actor: Actor, kind: str, text: str = "",
@@ -256,8 +252,8 @@ def link_camera(session: Session, actor: Actor, user: User, incident: Incident, 
     camera = _camera_window(session, user, camera_id, start, end)
     link = IncidentCamera(incident_id=incident.id, camera_id=camera_id, start_at=start, end_at=end)
     session.add(link)
-    _entry(session, incident, actor, "camera", camera.name, {"camera_id": camera_id, "start": _z(start),
-                                                             "end": _z(end)})
+    _entry(session, incident, actor, "camera", camera.name, {"camera_id": camera_id, "start": iso_utc(start),
+                                                             "end": iso_utc(end)})
     session.flush()
     return link
 
@@ -406,6 +402,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS))
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (_z(v) if isinstance(v, datetime) else ("" if v is None else v)) for k, v in row.items()})
+        writer.writerow({k: (iso_utc(v) if isinstance(v, datetime) else ("" if v is None else v))
+                         for k, v in row.items()})
     return buf.getvalue()
 

@@ -47,7 +47,7 @@ from kuzet.services.audit import Actor
 from kuzet.services.keys import Keyring
 from kuzet.services.operations.messages import topic as message_topic
 from kuzet.services.operations.messages import topic_matches
-from kuzet.store.db import Database, utcnow
+from kuzet.store.db import Database, iso_utc, utcnow
 from kuzet.store.models import Organisation, User
 from kuzet.store.models.operations import Webhook, WebhookDelivery
 
@@ -291,14 +291,10 @@ def new_message_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
 def envelope(topic: str, data: dict[str, Any], *, subject: str | None, message_id: str,
              at: datetime) -> dict[str, Any]:
     """The JSON body a receiver gets: ``{"id", "topic", "subject", "created_at", "data"}``."""
-    return {"id": message_id, "topic": topic, "subject": subject, "created_at": _iso(at), "data": data}
+    return {"id": message_id, "topic": topic, "subject": subject, "created_at": iso_utc(at), "data": data}
 
 
 def _organisations(payload: dict[str, Any]) -> set[int]:
@@ -455,7 +451,7 @@ def record(db: Database, delivery_id: int, result: AttemptResult, *, max_attempt
         if row is None:  # the webhook was deleted meanwhile
             return None
         row.attempts += 1
-        entry = {"at": _iso(result.at), "status": result.status, "error": result.error, "ms": result.ms}
+        entry = {"at": iso_utc(result.at), "status": result.status, "error": result.error, "ms": result.ms}
         row.attempts_log = [*(row.attempts_log or []), entry]  # a new list: JSON columns do not track mutation
         now = utcnow()
         if result.ok:
