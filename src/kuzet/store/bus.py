@@ -90,7 +90,9 @@ class NatsBus:
         nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
         js = nc.jetstream()
         try:
-            await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECTS], max_age=7 * 24 * 3600))
+            # A week of events, but never more than 2 GiB: detections update every second while they last.
+            await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECTS], max_age=7 * 24 * 3600,
+                                             max_bytes=2 << 30))
         except Exception:  # already exists with another config: keep the operator's
             log.debug("JetStream stream %s exists", STREAM)
         return cls(nc, js)
