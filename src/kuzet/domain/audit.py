@@ -34,11 +34,30 @@ def record_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
 
 
+# A signed head says "the chain reached record #seq, whose hash is …" at a time, signed with the installation's
+# Ed25519 key. The anchor file and every head published to a witness have this form (docs/access.md).
+HEAD_FORMAT = "kuzet-audit-head/1"
+
+
+def head_payload(seq: int, digest: str, at: str) -> bytes:
+    """The exact bytes a head's signature covers: compact JSON with sorted keys, e.g.
+    ``{"at":"2026-01-31T22:00:00Z","format":"kuzet-audit-head/1","hash":"…","seq":42}``."""
+    body = {"format": HEAD_FORMAT, "seq": seq, "hash": digest, "at": at}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def is_digest(value: object) -> bool:
+    """A lower-case hex SHA-256, as record hashes and key fingerprints are written."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 class Action:
     """Audit action names, in the domain's words."""
 
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
+    LOGIN_THROTTLED = "auth.login_throttled"  # a username or a source address locked after repeated failures
+    PASSWORD_CHANGED = "auth.password_changed"
     LOGOUT = "auth.logout"
     TOKEN_CREATED = "auth.token_created"
     TOKEN_REVOKED = "auth.token_revoked"
@@ -55,6 +74,7 @@ class Action:
     CAMERA_IMPORTED = "camera.imported"
     CAMERA_VIEWED = "camera.viewed"  # metadata read
     LIVE_VIEWED = "video.live"
+    VIEWING_ENDED = "viewing.ended"  # a live viewing session's end: its start, end and length (usage, investigation)
     ARCHIVE_VIEWED = "video.archive"
     CLIP_DOWNLOADED = "video.clip"
     EXPORT_CREATED = "video.export"
@@ -64,3 +84,4 @@ class Action:
     PERSONAL_DATA_ERASED = "personal.erased"
     PERSONAL_DATA_EXPORTED = "personal.exported"
     HOLD_CREATED = "evidence.hold_created"
+    AUDIT_ANCHORED = "audit.anchored"  # the anchor outside the database was (re)written by an operator

@@ -30,13 +30,19 @@ def create_grant(
     camera_id: int | None = None,
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
+    archive_days: int | None = None,
+    source: str | None = None,
 ) -> Grant:
+    """A grant on the caller's transaction, audited. ``archive_days`` limits its archive to the last N days (a
+    subscriber's plan); ``source`` names the service object that made it and alone ends it ("agreement:3")."""
     if (user_id is None) == (organisation_id is None):
         raise GrantError("a grant goes to exactly one user or one organisation")
     if (place_id is None) == (camera_id is None):
         raise GrantError("a grant covers exactly one place subtree or one camera")
     if not legal_basis or not legal_basis.strip():
         raise GrantError("a grant needs a legal basis (agreement, subscription, order)")
+    if archive_days is not None and archive_days < 1:
+        raise GrantError("archive_days must be at least 1")
     if valid_from and valid_to and valid_to <= valid_from:
         raise GrantError("valid_to must be after valid_from")
     for model, ident, label in ((User, user_id, "user"), (Organisation, organisation_id, "organisation"),
@@ -49,7 +55,8 @@ def create_grant(
         raise GrantError(str(exc)) from None
     grant = Grant(user_id=user_id, organisation_id=organisation_id, place_id=place_id, camera_id=camera_id,
                   rights=format_rights(rights_set), valid_from=valid_from, valid_to=valid_to,
-                  legal_basis=legal_basis.strip(), created_by=actor.user_id)
+                  legal_basis=legal_basis.strip(), created_by=actor.user_id, archive_days=archive_days,
+                  source=source)
     session.add(grant)
     session.flush()
     audit.append(session, actor, Action.GRANT_CREATED, object_type="grant", object_id=grant.id,
@@ -57,7 +64,9 @@ def create_grant(
                  details={"user_id": user_id, "organisation_id": organisation_id, "place_id": place_id,
                           "camera_id": camera_id, "rights": grant.rights,
                           "valid_from": valid_from.isoformat() if valid_from else None,
-                          "valid_to": valid_to.isoformat() if valid_to else None})
+                          "valid_to": valid_to.isoformat() if valid_to else None,
+                          **({"archive_days": archive_days} if archive_days is not None else {}),
+                          **({"source": source} if source is not None else {})})
     return grant
 
 

@@ -1,12 +1,14 @@
 """The installation's keys, kept as files in ``<data>/keys`` (outside the database).
 
 - ``secrets.key``: Fernet key that encrypts camera credentials at rest.
-- ``signing.ed25519``: Ed25519 private key that signs evidence manifests (public half in ``signing.pub``).
+- ``signing.ed25519``: Ed25519 private key that signs evidence manifests and the audit chain's head (public half in
+  ``signing.pub``; its fingerprint is the SHA-256 of that PEM file, see :func:`fingerprint`).
 - ``personal.key``: keys for safe-yard personal data (see services/safeyard).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -17,6 +19,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 class KeyError_(Exception):
     """A key file is missing or unreadable."""
+
+
+def fingerprint(public_pem: bytes) -> str:
+    """The fingerprint of a public key: SHA-256 (hex) of its PEM bytes, as published by the operator and written into
+    evidence manifests (``signing_key_sha256``) and signed audit heads."""
+    return hashlib.sha256(public_pem).hexdigest()
+
+
+def load_public_pem(public_pem: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM; KeyError_ if the bytes are not one."""
+    try:
+        key = serialization.load_pem_public_key(public_pem)
+    except ValueError:
+        raise KeyError_("not a PEM public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyError_("not an Ed25519 public key")
+    return key
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -94,3 +113,7 @@ class Keyring:
 
     def public_key_pem(self) -> bytes:
         return self._read(self.signing_public_file)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of ``signing.pub``: what the operator publishes so others can tell this installation's key."""
+        return fingerprint(self.public_key_pem())

@@ -8,23 +8,24 @@ from fastapi import APIRouter, Depends, Query
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import not_found
-from kuzet.api.routes.common import Paging, camera_for
-from kuzet.api.schemas import AuditOut
+from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, camera_for
+from kuzet.api.schemas import AuditOut, AuditVerifyOut, Page
 from kuzet.installation import Installation
 from kuzet.services import access
 from kuzet.store.models import AuditRecord
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
 
 
-@router.get("")
-def list_audit(paging: Paging = Depends(), camera: int | None = Query(None), action: str | None = None,
-               actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
+@router.get("", response_model=Page[AuditOut])
+def list_audit(paging: KeysetPaging = Depends(), camera: Id | None = Query(None),
+               action: str | None = Query(None, max_length=64), actor: str | None = Query(None, max_length=100),
+               since: datetime | None = None, until: datetime | None = None,
                who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    """Newest first. Without ``camera`` only auditors and platform admins may read."""
+    """Newest first. Without ``camera`` only auditors and platform admins may read. ``cursor`` pages by keyset."""
     from sqlalchemy import select
 
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         query = select(AuditRecord).order_by(AuditRecord.seq.desc())
         if camera is not None:
             if not access.may_read_audit(who.user):
@@ -40,4 +41,17 @@ def list_audit(paging: Paging = Depends(), camera: int | None = Query(None), act
             query = query.where(AuditRecord.at >= since)
         if until:
             query = query.where(AuditRecord.at < until)
-        return paging.page(session, query, lambda r: AuditOut.model_validate(r))
+        page = paging.page_by(session, query, [AuditRecord.seq], lambda r: (r.seq,))
+        page["items"] = [AuditOut.model_validate(r) for r in page["items"]]
+        return page
+
+
+@router.get("/verify", response_model=AuditVerifyOut)
+def verify_audit(who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    """Walk the whole chain and check it against the signed anchor (auditors and platform admins): intact, or the
+    first record that does not hold. The audit page shows this beside the records."""
+    if not access.may_read_audit(who.user):
+        raise not_found("not found")
+    result = inst.verify_audit(allow_missing_anchor=True)
+    return {"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq, "problem": result.problem,
+            "warnings": result.warnings, "fingerprint": result.fingerprint}

@@ -7,22 +7,24 @@ from sqlalchemy import select
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import ApiError, not_found
-from kuzet.api.routes.common import Paging
-from kuzet.api.schemas import OrganisationIn, OrganisationOut, PlaceIn, PlaceOut, UserIn, UserOut, UserPatch
+from kuzet.api.routes.common import ERRORS, Id, Paging, delegation_error
+from kuzet.api.schemas import OrganisationIn, OrganisationOut, Page, PlaceIn, PlaceOut, UserIn, UserOut, UserPatch
 from kuzet.domain.access import Right, Role
 from kuzet.domain.audit import Action
+from kuzet.domain.places import PlaceKind
 from kuzet.installation import Installation
 from kuzet.services import access, accounts, audit
+from kuzet.services.access import delegation
 from kuzet.services.places import PlaceError, create_organisation, create_place
 from kuzet.store.models import Organisation, Place, User
 
-router = APIRouter(tags=["directory"])
+router = APIRouter(tags=["directory"], responses=ERRORS)
 
 
-@router.get("/places")
-def list_places(paging: Paging = Depends(), kind: str | None = None, parent_id: int | None = None,
+@router.get("/places", response_model=Page[PlaceOut])
+def list_places(paging: Paging = Depends(), kind: PlaceKind | None = None, parent_id: Id | None = None,
                 who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         query = access.visible_places(session, who.user)
         if kind:
             query = query.where(Place.kind == kind)
@@ -32,8 +34,8 @@ def list_places(paging: Paging = Depends(), kind: str | None = None, parent_id: 
 
 
 @router.get("/places/{place_id}", response_model=PlaceOut)
-def get_place(place_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> PlaceOut:
-    with inst.db.session() as session:
+def get_place(place_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> PlaceOut:
+    with inst.db.session(readonly=True) as session:
         place = session.scalar(access.visible_places(session, who.user).where(Place.id == place_id))
         if place is None:
             raise not_found("place not found")
@@ -56,10 +58,10 @@ def add_place(body: PlaceIn, who: Caller = Depends(caller), inst: Installation =
         return PlaceOut.model_validate(place)
 
 
-@router.get("/organisations")
+@router.get("/organisations", response_model=Page[OrganisationOut])
 def list_organisations(paging: Paging = Depends(), who: Caller = Depends(caller),
                        inst: Installation = Depends(installation)) -> dict:
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         query = select(Organisation).order_by(Organisation.name)
         if not (access.is_platform_admin(who.user) or who.user.role in (Role.OPERATOR_ADMIN, Role.AUDITOR)):
             query = query.where(Organisation.id == who.user.organisation_id)
@@ -79,26 +81,22 @@ def add_organisation(body: OrganisationIn, who: Caller = Depends(caller),
         return OrganisationOut.model_validate(org)
 
 
-def _users_visible(who: Caller):  # noqa: ANN202
-    query = select(User).order_by(User.username)
-    if access.is_platform_admin(who.user) or who.user.role in (Role.OPERATOR_ADMIN, Role.AUDITOR):
-        return query
-    if who.user.role == Role.ORGANISATION_ADMIN and who.user.organisation_id:
-        return query.where(User.organisation_id == who.user.organisation_id)
-    return query.where(User.id == who.user.id)
+def _users_visible(session, who: Caller):  # noqa: ANN001, ANN202
+    return delegation.administered_users(session, who.user).order_by(User.username)
 
 
-@router.get("/users")
+@router.get("/users", response_model=Page[UserOut])
 def list_users(paging: Paging = Depends(), who: Caller = Depends(caller),
                inst: Installation = Depends(installation)) -> dict:
-    with inst.db.session() as session:
-        return paging.page(session, _users_visible(who), lambda u: UserOut.model_validate(u))
+    """Yourself and the accounts you administer; every account for platform admins and auditors."""
+    with inst.db.session(readonly=True) as session:
+        return paging.page(session, _users_visible(session, who), lambda u: UserOut.model_validate(u))
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-def get_user(user_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> UserOut:
-    with inst.db.session() as session:
-        user = session.scalar(_users_visible(who).where(User.id == user_id))
+def get_user(user_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> UserOut:
+    with inst.db.session(readonly=True) as session:
+        user = session.scalar(_users_visible(session, who).where(User.id == user_id))
         if user is None:
             raise not_found("user not found")
         return UserOut.model_validate(user)
@@ -106,42 +104,52 @@ def get_user(user_id: int, who: Caller = Depends(caller), inst: Installation = D
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def add_user(body: UserIn, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> UserOut:
-    if not access.may_administer(who.user, "user"):
-        raise ApiError(403, "your role may not create users")
+    """Create an account within what you may hand out (docs/access.md, "Delegation"). Organisation admins create
+    accounts of their own organisation; ``organisation_id`` defaults to it."""
     try:
         role = Role(body.role)
     except ValueError:
-        raise ApiError(422, f"unknown role {body.role!r}") from None
-    if not access.is_platform_admin(who.user):
-        if role in (Role.PLATFORM_ADMIN, Role.AUDITOR, Role.OPERATOR_ADMIN):
-            raise ApiError(403, f"only platform admins create {role.value} users")
-        if who.user.role == Role.ORGANISATION_ADMIN and body.organisation_id != who.user.organisation_id:
-            raise ApiError(403, "organisation admins create users of their own organisation only")
+        raise ApiError(422, f"unknown role {body.role!r} (known: {', '.join(r.value for r in Role)})") from None
+    organisation_id = body.organisation_id
+    if "organisation_id" not in body.model_fields_set and who.user.role == Role.ORGANISATION_ADMIN:
+        organisation_id = who.user.organisation_id
     with inst.db.session() as session:
         try:
+            delegation.check_new_account(session, who.user, role=role, organisation_id=organisation_id,
+                                         place_id=body.place_id)
             user = accounts.create_user(session, who.actor, body.username, body.password, role,
-                                        full_name=body.full_name, organisation=body.organisation_id,
-                                        place_id=body.place_id, language=body.language)
+                                        full_name=body.full_name, organisation=organisation_id,
+                                        place_id=body.place_id, language=body.language,
+                                        policy=accounts.password_policy(inst.settings))
+        except (delegation.DelegationDenied, delegation.InvalidDelegation) as exc:
+            raise delegation_error(exc) from None
+        except accounts.HashingBusy as exc:
+            raise ApiError(503, str(exc), code=exc.code, headers={"Retry-After": str(exc.retry_after)}) from None
         except accounts.AccountError as exc:
             raise ApiError(409 if "exists" in str(exc) else 422, str(exc)) from None
         return UserOut.model_validate(user)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def patch_user(user_id: int, body: UserPatch, who: Caller = Depends(caller),
+def patch_user(user_id: Id, body: UserPatch, who: Caller = Depends(caller),
                inst: Installation = Depends(installation)) -> UserOut:
-    """A user changes their own language or name; admins may also (de)activate users they administer."""
+    """A user changes their own language, time zone or name; admins also (de)activate the accounts they administer."""
     with inst.db.session() as session:
-        user = session.scalar(_users_visible(who).where(User.id == user_id))
+        user = session.scalar(_users_visible(session, who).where(User.id == user_id))
         if user is None:
             raise not_found("user not found")
         changes = body.model_dump(exclude_unset=True)
-        if "is_active" in changes and not (access.may_administer(who.user, "user") and user.id != who.user.id):
-            raise ApiError(403, "you may not (de)activate this user")
-        if user.id != who.user.id and not access.may_administer(who.user, "user"):
-            raise not_found("user not found")
+        try:
+            delegation.check_account_change(session, who.user, user, set(changes))
+        except delegation.DelegationDenied as exc:
+            raise delegation_error(exc) from None
         if "language" in changes and changes["language"] not in ("ru", "kk", "en"):
             raise ApiError(422, "language must be ru, kk or en")
+        if "timezone" in changes:
+            changes["timezone"] = changes["timezone"].strip() or None
+            if changes["timezone"] is not None and not accounts.is_time_zone(changes["timezone"]):
+                raise ApiError(422, f"timezone: unknown time zone {changes['timezone']!r} (an IANA name such as "
+                                    "Asia/Almaty)", code="unknown_time_zone")
         for key, value in changes.items():
             setattr(user, key, value)
         audit.append(session, who.actor, Action.USER_CHANGED, object_type="user", object_id=user.id,
@@ -150,9 +158,9 @@ def patch_user(user_id: int, body: UserPatch, who: Caller = Depends(caller),
 
 
 @router.get("/places/{place_id}/children")
-def place_children(place_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation),
-                   kind: str | None = Query(None)) -> list[PlaceOut]:
-    with inst.db.session() as session:
+def place_children(place_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation),
+                   kind: PlaceKind | None = Query(None)) -> list[PlaceOut]:
+    with inst.db.session(readonly=True) as session:
         query = access.visible_places(session, who.user).where(Place.parent_id == place_id)
         if kind:
             query = query.where(Place.kind == kind)

@@ -7,40 +7,29 @@ from sqlalchemy import or_, select
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import ApiError, not_found
-from kuzet.api.routes.common import Paging
-from kuzet.api.schemas import GrantIn, GrantOut
-from kuzet.domain.access import Right
+from kuzet.api.routes.common import ERRORS, Id, Paging, delegation_error
+from kuzet.api.schemas import GrantIn, GrantOut, Page
 from kuzet.installation import Installation
 from kuzet.services import access
+from kuzet.services.access import delegation
 from kuzet.services.grants import GrantError, create_grant, revoke_grant
-from kuzet.store.models import Camera, Grant, Place
+from kuzet.store.models import Grant
 
-router = APIRouter(prefix="/grants", tags=["grants"])
+router = APIRouter(prefix="/grants", tags=["grants"], responses=ERRORS)
 
 
 def grant_out(g: Grant) -> GrantOut:
     return GrantOut(id=g.id, user_id=g.user_id, organisation_id=g.organisation_id, place_id=g.place_id,
                     camera_id=g.camera_id, rights=g.rights.split(","), legal_basis=g.legal_basis,
-                    valid_from=g.valid_from, valid_to=g.valid_to, revoked_at=g.revoked_at, created_at=g.created_at)
+                    valid_from=g.valid_from, valid_to=g.valid_to, revoked_at=g.revoked_at, created_at=g.created_at,
+                    archive_days=g.archive_days, source=g.source)
 
 
-def _may_manage_target(session, who: Caller, place_id: int | None, camera_id: int | None) -> bool:  # noqa: ANN001
-    if access.is_platform_admin(who.user):
-        return True
-    if not access.may_administer(who.user, "grant"):
-        return False
-    if camera_id is not None:
-        cam = session.get(Camera, camera_id)
-        return cam is not None and Right.MANAGE in access.camera_rights(session, who.user, cam)
-    place = session.get(Place, place_id) if place_id is not None else None
-    return place is not None and Right.MANAGE in access.place_rights(session, who.user, place)
-
-
-@router.get("")
+@router.get("", response_model=Page[GrantOut])
 def list_grants(paging: Paging = Depends(), who: Caller = Depends(caller),
                 inst: Installation = Depends(installation)) -> dict:
     """Platform admins and auditors see every grant; everyone else the grants they hold or created."""
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         query = select(Grant).order_by(Grant.id)
         if not (access.is_platform_admin(who.user) or access.may_read_audit(who.user)):
             mine = [Grant.user_id == who.user.id, Grant.created_by == who.user.id]
@@ -52,23 +41,36 @@ def list_grants(paging: Paging = Depends(), who: Caller = Depends(caller),
 
 @router.post("", response_model=GrantOut, status_code=201)
 def add_grant(body: GrantIn, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> GrantOut:
+    """Hand out rights on a place subtree or a camera: only rights you hold there, for no longer than you hold them,
+    never to yourself or your own organisation; ``manage`` only from platform admins (docs/access.md)."""
     with inst.db.session() as session:
-        if not _may_manage_target(session, who, body.place_id, body.camera_id):
-            raise not_found("place or camera not found")
-        if not access.is_platform_admin(who.user) and Right.MANAGE.value in body.rights:
-            raise ApiError(403, "only platform admins hand out the manage right")
         try:
-            grant = create_grant(session, who.actor, **body.model_dump())
+            rights = delegation.check_grant(session, who.user, rights=body.rights, user_id=body.user_id,
+                                            organisation_id=body.organisation_id, place_id=body.place_id,
+                                            camera_id=body.camera_id, valid_to=body.valid_to)
+            grant = create_grant(session, who.actor, **body.model_dump(exclude={"rights"}),
+                                 rights=sorted(r.value for r in rights))
+        except (delegation.DelegationDenied, delegation.InvalidDelegation) as exc:
+            raise delegation_error(exc) from None
         except GrantError as exc:
             raise ApiError(422, str(exc)) from None
         return grant_out(grant)
 
 
 @router.delete("/{grant_id}", response_model=GrantOut)
-def delete_grant(grant_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> GrantOut:
-    """Revoke a grant (it stays on record, with the time it ended)."""
+def delete_grant(grant_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> GrantOut:
+    """Revoke a grant (it stays on record, with the time it ended): platform admins, its creator, or a manager of its
+    target who could have made it."""
     with inst.db.session() as session:
         grant = session.get(Grant, grant_id)
-        if grant is None or not _may_manage_target(session, who, grant.place_id, grant.camera_id):
+        if grant is None:
             raise not_found("grant not found")
+        try:
+            delegation.check_revoke(session, who.user, grant)
+        except delegation.DelegationDenied as exc:
+            raise delegation_error(exc) from None
+        if grant.source is not None and grant.revoked_at is None:
+            kind, _, ident = grant.source.partition(":")
+            what = {"agreement": "routing agreement", "flat": "subscription"}.get(kind, kind)
+            raise ApiError(409, f"this grant belongs to {what} #{ident} and ends with it: end or change that instead")
         return grant_out(revoke_grant(session, who.actor, grant))

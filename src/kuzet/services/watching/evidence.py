@@ -4,30 +4,40 @@ without Kuzet (see docs/evidence.md)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import logging
 import secrets
 import socket
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
 
 from kuzet import __version__
 from kuzet.domain.audit import Action
 from kuzet.services import audit
 from kuzet.services.audit import Actor
+from kuzet.services.keys import KeyError_, Keyring, fingerprint, load_public_pem
 from kuzet.services.places import ancestors
 from kuzet.services.recording.archive import plan_window, timeline, window_fmp4
 from kuzet.services.recording.retention import create_hold
+from kuzet.services.recording.storage import ArchiveStore, archive_store
 from kuzet.store.db import utcnow
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.watching import Export
+
+if TYPE_CHECKING:
+    from kuzet.installation import Installation
+
+log = logging.getLogger("kuzet.evidence")
 
 MAX_WINDOW = timedelta(hours=24)
 MAX_CAMERAS = 32
@@ -36,25 +46,40 @@ VERIFY_TEXT = """\
 How to check this evidence bundle without Kuzet
 ===============================================
 
-1. Every file is listed with its SHA-256 in SHA256SUMS (and in manifest.json):
+This bundle was signed by the Kuzet installation whose signing key has the fingerprint
+
+    {fingerprint}
+
+1. Make sure that key is the installation's. Anyone can make a key, re-cut the video and sign a bundle of their own,
+   so a signature that verifies with public_key.pem proves nothing until you know whose key it is. Compare the
+   fingerprint above with the one the operator of the installation publishes (shown in the Kuzet console, at
+   GET /api/v1/exports/public-key, and by `kuzet keys show` on the server), obtained from the operator, not from this
+   bundle. The fingerprint is the SHA-256 of public_key.pem:
+
+       sha256sum public_key.pem
+
+   It must print the same 64 hex digits as above and as the operator publishes (also in manifest.json as
+   signing_key_sha256).
+
+2. Every file is listed with its SHA-256 in SHA256SUMS (and in manifest.json):
 
        sha256sum -c SHA256SUMS
 
    Every line must say OK.
 
-2. manifest.json is signed with the Ed25519 key of the Kuzet installation that recorded the video. The signature is
-   manifest.sig (base64) and the installation's public key is public_key.pem. With OpenSSL 3:
+3. manifest.json is signed with that Ed25519 key. The signature is manifest.sig (base64). With OpenSSL 3:
 
        base64 -d manifest.sig > manifest.sig.bin
        openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json -sigfile manifest.sig.bin
 
-   It must print "Signature Verified Successfully". Compare the key's fingerprint (SHA-256 of public_key.pem, also in
-   manifest.json as signing_key_sha256) with the one the operator of the installation publishes.
+   It must print "Signature Verified Successfully".
 
-3. manifest.json says which cameras, where they are, the UTC window, the gaps inside it (periods with no recording
+4. manifest.json says which cameras, where they are, the UTC window, the gaps inside it (periods with no recording
    and why), the recorder's clock source, who exported the bundle, when and on what legal basis.
 
-With Kuzet: `kuzet export verify BUNDLE.zip` does all of this and names whatever does not match.
+With Kuzet: `kuzet export verify BUNDLE.zip --key OPERATOR_KEY.pem` does all of this against the operator's key and
+names whatever does not match (`--data DIR` on the installation itself). Without --key or --data it shows the
+fingerprint of the key inside the bundle and fails until you compare it and pass --trust-bundled-key.
 """
 
 
@@ -91,70 +116,193 @@ def create_export(session: Session, actor: Actor, user: User, camera_ids: list[i
     return export
 
 
-def build_bundle(session: Session, export: Export, root: Path, recordings: Path, keys) -> Path:  # noqa: ANN001
-    """Write ``exports/<id>.zip`` under ``root`` and return its path."""
+class BundleTooLarge(ExportError):
+    pass
+
+
+class _CappedZip:
+    """A bundle zip written piece by piece to ``<id>.part``: every write first checks the size cap, so a bundle never
+    grows past it and is never held whole in memory."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.raw = open(path, "wb")  # closed in close() or abandon()
+        self.zip = zipfile.ZipFile(self.raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+    def _room(self, size: int) -> None:
+        if self.raw.tell() + size > self.max_bytes:
+            raise BundleTooLarge(f"the bundle would exceed the export size cap of {self.max_bytes} bytes "
+                                 "(security.export_max_bytes); export fewer cameras or a shorter window")
+
+    def write_stream(self, name: str, chunks: Iterator[bytes]) -> tuple[str, int]:
+        """Write one member from ``chunks``; its (SHA-256, size). Nothing is written when ``chunks`` is empty."""
+        digest, size = hashlib.sha256(), 0
+        member = None
+        try:
+            for chunk in chunks:
+                if member is None:
+                    member = self.zip.open(_member(name), "w", force_zip64=True)
+                for offset in range(0, len(chunk), self.CHUNK):
+                    piece = chunk[offset:offset + self.CHUNK]
+                    self._room(len(piece) + 1024)  # with room for this member's entry in the central directory
+                    member.write(piece)
+                    digest.update(piece)
+                    size += len(piece)
+        finally:
+            if member is not None:
+                member.close()
+        return digest.hexdigest(), size
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        self._room(len(data) + 1024)
+        self.zip.writestr(_member(name), data)
+
+    def close(self) -> None:
+        try:
+            self.zip.close()
+        finally:
+            self.raw.close()
+        if self.path.stat().st_size > self.max_bytes:
+            raise BundleTooLarge(f"the bundle would exceed the export size cap of {self.max_bytes} bytes "
+                                 "(security.export_max_bytes)")
+
+    def abandon(self) -> None:
+        with contextlib.suppress(Exception):
+            self.zip.close()
+        self.raw.close()
+        self.path.unlink(missing_ok=True)
+
+
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def verify_text(signer: str) -> str:
+    """VERIFY.txt of a bundle signed by the key whose fingerprint is ``signer``."""
+    return VERIFY_TEXT.format(fingerprint=signer)
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)  # members carry no meaningful time; the manifest says when
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def build_bundle(session: Session, export: Export, root: Path, recordings: Path | ArchiveStore, keys: Keyring,
+                 max_bytes: int) -> Path:
+    """Write ``exports/<id>.zip`` under ``root`` and return its path.
+
+    Each camera's video is cut from the archive straight into the zip (one archive file in memory at a time) and
+    hashed on the way; the manifest, its signature and the checking aids follow. If the zip would exceed
+    ``max_bytes``, :class:`BundleTooLarge` is raised and nothing is left on disk.
+    """
     user = session.get(User, export.created_by)
-    files: dict[str, bytes] = {}
-    cameras = []
-    for camera_id in export.cameras:
-        camera = session.get(Camera, camera_id)
-        place = session.get(Place, camera.place_id)
-        pieces = plan_window(session, recordings, camera_id, export.start_at, export.end_at)
-        video = b"".join(window_fmp4(pieces, export.start_at, export.end_at))
-        name = f"camera-{camera_id}.mp4"
-        tl = timeline(session, camera_id, export.start_at, export.end_at)
-        entry = {
-            "camera_id": camera_id, "name": camera.name, "kind": camera.kind,
-            "place": {"id": place.id, "name": place.name, "address": place.address,
-                      "path": [p.name for p in ancestors(session, place)]},
-            "lat": camera.lat, "lon": camera.lon, "bearing": camera.bearing,
-            "recorded": [{"start": r["start"].isoformat(), "end": r["end"].isoformat()} for r in tl["recorded"]],
-            "gaps": [{"start": g["start"].isoformat(), "end": g["end"].isoformat() if g["end"] else None,
-                      "reason": g["reason"]} for g in tl["gaps"]],
-            "recorded_seconds": round(tl["recorded_seconds"], 3),
-        }
-        if video:
-            files[name] = video
-            entry["file"] = name
-            entry["sha256"] = hashlib.sha256(video).hexdigest()
-            entry["bytes"] = len(video)
-        else:
-            entry["file"] = None
-            entry["note"] = "nothing was recorded in the window"
-        cameras.append(entry)
-    public_pem = keys.public_key_pem()
-    manifest = {
-        "format": "kuzet-evidence/1",
-        "export_id": export.id,
-        "window": {"start": export.start_at.isoformat(), "end": export.end_at.isoformat(), "timezone": "UTC"},
-        "cameras": cameras,
-        "clock_source": f"wall-clock UTC of the recorder host {socket.gethostname()} (camera clocks are not trusted; "
-                        "see the installation's docs/time.md)",
-        "exported_by": {"user_id": user.id, "username": user.username, "full_name": user.full_name},
-        "exported_at": utcnow().isoformat(),
-        "reason": export.reason,
-        "generator": f"Kuzet {__version__}",
-        "signing_key_sha256": hashlib.sha256(public_pem).hexdigest(),
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
-    }
-    manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
-    signature = keys.signing_key().sign(manifest_bytes)
-    files["manifest.json"] = manifest_bytes
-    files["manifest.sig"] = base64.b64encode(signature) + b"\n"
-    files["public_key.pem"] = public_pem
-    files["VERIFY.txt"] = VERIFY_TEXT.encode("utf-8")
-    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-                   if name.endswith(".mp4") or name == "manifest.json")
-    files["SHA256SUMS"] = sums.encode()
     out_dir = root / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{export.id}.zip"
-    tmp = target.with_suffix(".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, data in files.items():
-            zf.writestr(f"{export.id}/{name}", data)
-    tmp.replace(target)
+    bundle = _CappedZip(target.with_suffix(".part"), max_bytes)
+    try:
+        hashes: dict[str, str] = {}
+        cameras = []
+        for camera_id in export.cameras:
+            camera = session.get(Camera, camera_id)
+            place = session.get(Place, camera.place_id)
+            pieces = plan_window(session, recordings, camera_id, export.start_at, export.end_at)
+            name = f"camera-{camera_id}.mp4"
+            digest, size = bundle.write_stream(f"{export.id}/{name}",
+                                               window_fmp4(pieces, export.start_at, export.end_at))
+            tl = timeline(session, camera_id, export.start_at, export.end_at)
+            entry = {
+                "camera_id": camera_id, "name": camera.name, "kind": camera.kind,
+                "place": {"id": place.id, "name": place.name, "address": place.address,
+                          "path": [p.name for p in ancestors(session, place)]},
+                "lat": camera.lat, "lon": camera.lon, "bearing": camera.bearing,
+                "recorded": [{"start": r["start"].isoformat(), "end": r["end"].isoformat()}
+                             for r in tl["recorded"]],
+                "gaps": [{"start": g["start"].isoformat(), "end": g["end"].isoformat() if g["end"] else None,
+                          "reason": g["reason"]} for g in tl["gaps"]],
+                "recorded_seconds": round(tl["recorded_seconds"], 3),
+            }
+            if size:
+                hashes[name] = digest
+                entry.update(file=name, sha256=digest, bytes=size)
+            else:
+                entry["file"] = None
+                entry["note"] = "nothing was recorded in the window"
+            cameras.append(entry)
+        public_pem = keys.public_key_pem()
+        signer = fingerprint(public_pem)
+        manifest = {
+            "format": "kuzet-evidence/1",
+            "export_id": export.id,
+            "window": {"start": export.start_at.isoformat(), "end": export.end_at.isoformat(), "timezone": "UTC"},
+            "cameras": cameras,
+            "clock_source": f"wall-clock UTC of the recorder host {socket.gethostname()} (camera clocks are not "
+                            "trusted; see the installation's docs/time.md)",
+            "exported_by": {"user_id": user.id, "username": user.username, "full_name": user.full_name},
+            "exported_at": utcnow().isoformat(),
+            "reason": export.reason,
+            "generator": f"Kuzet {__version__}",
+            "signing_key_sha256": signer,
+            "files": dict(sorted(hashes.items())),
+        }
+        manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+        hashes["manifest.json"] = hashlib.sha256(manifest_bytes).hexdigest()
+        signature = keys.signing_key().sign(manifest_bytes)
+        sums = "".join(f"{digest}  {name}\n" for name, digest in sorted(hashes.items()))
+        for name, data in (("manifest.json", manifest_bytes), ("manifest.sig", base64.b64encode(signature) + b"\n"),
+                           ("public_key.pem", public_pem), ("VERIFY.txt", verify_text(signer).encode("utf-8")),
+                           ("SHA256SUMS", sums.encode())):
+            bundle.write_bytes(f"{export.id}/{name}", data)
+        bundle.close()
+    except BaseException:
+        bundle.abandon()
+        raise
+    bundle.path.replace(target)
     return target
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_export(inst: Installation, export_id: str) -> None:
+    """Build the bundle (in a worker thread, or the CLI); the export's state says how it went."""
+    with inst.db.session() as session:
+        export = session.get(Export, export_id)
+        export.state = "running"
+    try:
+        with inst.db.session() as session:
+            export = session.get(Export, export_id)
+            path = build_bundle(session, export, inst.settings.data_dir, archive_store(inst.settings), inst.keys,
+                                inst.settings.security.export_max_bytes)
+        digest, size = file_sha256(path), path.stat().st_size
+        with inst.db.session() as session:
+            export = session.get(Export, export_id)
+            export.state, export.finished_at = "done", utcnow()
+            export.path = str(path.relative_to(inst.settings.data_dir))
+            export.sha256, export.bytes = digest, size
+    except Exception as exc:  # a failed export is reported, never crashes the server
+        if not isinstance(exc, ExportError):
+            log.exception("export %s failed", export_id)
+        with inst.db.session() as session:
+            export = session.get(Export, export_id)
+            export.state, export.error, export.finished_at = "failed", str(exc)[:500], utcnow()
+
+
+class Trust(StrEnum):
+    """Whose key the bundle's signature was checked against."""
+
+    INSTALLATION = "installation"  # the key of an installation given with --data
+    GIVEN_KEY = "given_key"  # a public key file the checker trusts (--key)
+    BUNDLED_KEY = "bundled_key"  # the key inside the bundle, accepted explicitly (--trust-bundled-key)
+    UNVERIFIED = "unverified"  # the key inside the bundle, not known to belong to anyone
 
 
 @dataclass
@@ -162,16 +310,33 @@ class VerifyReport:
     ok: bool
     problems: list[str] = field(default_factory=list)
     checked_files: list[str] = field(default_factory=list)
-    key_fingerprint: str | None = None
-    key_source: str = "bundle"
+    signer_fingerprint: str | None = None  # SHA-256 of the bundle's public_key.pem
+    trusted_fingerprint: str | None = None  # SHA-256 of the key checked against, when one was given
+    trust: Trust = Trust.UNVERIFIED
+    intact: bool = False  # every hash and the signature hold (with whichever key was used)
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        return self.trusted_fingerprint or self.signer_fingerprint
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "intact": self.intact, "trust": self.trust.value,
+                "signer_fingerprint": self.signer_fingerprint, "trusted_fingerprint": self.trusted_fingerprint,
+                "problems": self.problems, "checked_files": self.checked_files}
 
 
-def verify_bundle(path: Path, trusted_public_pem: bytes | None = None) -> VerifyReport:
-    """Check every file's SHA-256 against the manifest and the manifest's Ed25519 signature."""
+def verify_bundle(path: Path, trusted_public_pem: bytes | None = None, *, trusted_source: Trust = Trust.GIVEN_KEY,
+                  trust_bundled_key: bool = False) -> VerifyReport:
+    """Check every file's SHA-256 against the manifest and the manifest's Ed25519 signature.
+
+    With ``trusted_public_pem`` the signature must be by that key; a bundle signed by any other key fails naming both
+    fingerprints. Without it the signature is checked against the key inside the bundle, which proves nothing about
+    who signed it: the report is then ``intact`` but not ``ok`` (trust ``unverified``) unless ``trust_bundled_key``.
+    """
     report = VerifyReport(ok=False)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, FileNotFoundError) as exc:
+    except (zipfile.BadZipFile, OSError) as exc:
         report.problems.append(f"{path}: not a readable bundle ({exc})")
         return report
     with zf:
@@ -183,35 +348,47 @@ def verify_bundle(path: Path, trusted_public_pem: bytes | None = None) -> Verify
             return report
         manifest_bytes = zf.read(names["manifest.json"])
         bundled_pem = zf.read(names["public_key.pem"])
-        pem = trusted_public_pem or bundled_pem
-        report.key_source = "installation" if trusted_public_pem else "bundle"
-        report.key_fingerprint = hashlib.sha256(pem).hexdigest()
+        report.signer_fingerprint = fingerprint(bundled_pem)
+        if trusted_public_pem is not None:
+            report.trust = trusted_source
+            report.trusted_fingerprint = fingerprint(trusted_public_pem)
+            if report.trusted_fingerprint != report.signer_fingerprint:
+                report.problems.append(f"public_key.pem: the bundle was signed by key {report.signer_fingerprint}, "
+                                       f"not by the trusted key {report.trusted_fingerprint}")
+        elif trust_bundled_key:
+            report.trust = Trust.BUNDLED_KEY
         try:
-            key = serialization.load_pem_public_key(pem)
-            assert isinstance(key, Ed25519PublicKey)
-            key.verify(base64.b64decode(zf.read(names["manifest.sig"])), manifest_bytes)
-        except (InvalidSignature, ValueError, AssertionError):
+            key = load_public_pem(trusted_public_pem if trusted_public_pem is not None else bundled_pem)
+            key.verify(base64.b64decode(zf.read(names["manifest.sig"]).strip(), validate=True), manifest_bytes)
+        except (InvalidSignature, ValueError, KeyError_):
             report.problems.append("manifest.json: signature does not verify (the manifest was altered or signed "
                                    "with another key)")
         try:
             manifest = json.loads(manifest_bytes)
-        except ValueError:
-            report.problems.append("manifest.json: not valid JSON")
+            files = manifest.get("files", {})
+            if not isinstance(files, dict):
+                raise ValueError
+        except (ValueError, AttributeError):
+            report.problems.append("manifest.json: not a valid manifest")
             return report
-        if trusted_public_pem and manifest.get("signing_key_sha256") != report.key_fingerprint:
-            report.problems.append("public_key.pem: the bundle was not signed by this installation's key")
-        for name, digest in sorted(manifest.get("files", {}).items()):
+        if manifest.get("signing_key_sha256") != report.signer_fingerprint:
+            report.problems.append(f"manifest.json: signing_key_sha256 {manifest.get('signing_key_sha256')} is not "
+                                   f"the fingerprint of public_key.pem ({report.signer_fingerprint})")
+        for name, digest in sorted(files.items()):
             if name not in names:
                 report.problems.append(f"{name}: listed in the manifest but missing")
                 continue
-            actual = hashlib.sha256(zf.read(names[name])).hexdigest()
-            if actual != digest:
+            actual = hashlib.sha256()
+            with zf.open(names[name]) as member:
+                while block := member.read(1 << 20):
+                    actual.update(block)
+            if actual.hexdigest() != digest:
                 report.problems.append(f"{name}: SHA-256 does not match the manifest")
             report.checked_files.append(name)
-        extra = set(names) - set(manifest.get("files", {})) - {"manifest.json", "manifest.sig", "public_key.pem",
-                                                                 "VERIFY.txt", "SHA256SUMS"}
+        extra = set(names) - set(files) - {"manifest.json", "manifest.sig", "public_key.pem", "VERIFY.txt",
+                                           "SHA256SUMS"}
         for name in sorted(extra):
             report.problems.append(f"{name}: not listed in the manifest")
-    report.ok = not report.problems
+    report.intact = not report.problems
+    report.ok = report.intact and report.trust is not Trust.UNVERIFIED
     return report
-
