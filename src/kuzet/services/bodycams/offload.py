@@ -1,0 +1,474 @@
+"""Offload: files arrive from a device (a resumable tus upload, or a docking station's watch folder) and are ingested.
+
+Ingest keeps the original exactly as it arrived: the file is moved (never re-written) to
+``<bodycams>/originals/YYYY/MM/<id>-<sha256 prefix><ext>`` and made read-only; its SHA-256 is computed in one
+sequential read at ingest and kept with who offloaded it, when, from which device, and which officer had the device
+(the shift covering the recording's time, corrected by the device's clock offset). The media are indexed (container,
+codecs, duration) with PyAV. A browser-playable copy is made only when the original cannot play in a browser
+(``make_playable``), hashed and linked to its original.
+
+Layout of the bodycams directory: ``uploads/<upload id>.part`` (bytes of unfinished uploads), ``originals/``,
+``playable/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import logging
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kuzet.domain.bodycams import Action, corrected
+from kuzet.services import audit
+from kuzet.services.audit import Actor
+from kuzet.services.bodycams.devices import latest_shift
+from kuzet.services.bodycams.units import manages_device
+from kuzet.store.db import utcnow
+from kuzet.store.models import User
+from kuzet.store.models.bodycams import BodycamDevice, BodycamRecording, BodycamShift, BodycamUpload
+
+log = logging.getLogger("kuzet.bodycams")
+
+HASH_CHUNK = 1 << 20
+HASH_BUFFERS = 8
+MEDIA_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".ts", ".mts", ".m4v", ".3gp", ".webm", ".asf", ".wmv", ".h264"}
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class UploadError(ValueError):
+    """The request is wrong (400/422): names the header or value."""
+
+
+class UploadDenied(Exception):
+    """Outside the caller's reach (404)."""
+
+
+class UploadConflict(Exception):
+    """The offset does not match, or another request is writing this upload (409)."""
+
+
+# --- hashing and indexing --------------------------------------------------------------------------------------------
+
+def _open_for_hashing(path: Path) -> tuple[int, bool]:
+    """The file opened for one sequential pass: with O_DIRECT where the filesystem allows it (the disk writes straight
+    into the reader's buffers: no copy out of the page cache and no cache to fill and evict, which on a shared machine
+    is CPU the hash needs), else buffered with the kernel told to read ahead (POSIX_FADV_SEQUENTIAL)."""
+    direct = getattr(os, "O_DIRECT", 0)
+    if direct:
+        try:
+            return os.open(path, os.O_RDONLY | direct), True
+        except OSError:
+            pass  # tmpfs and a few others refuse O_DIRECT
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    return fd, False
+
+
+def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS) -> str:
+    """SHA-256 of a file in one sequential pass. A reader thread fills the next of ``buffers`` reused, page-aligned
+    buffers (anonymous mmaps, as O_DIRECT needs) while this thread hashes the last one (both release the GIL), so
+    the pass runs at the slower of the disk and the hash, not at their sum, and allocates nothing per block. Measured
+    in docs/benchmarks.md (``kuzet bench bodycam``): direct reads in 1 MiB blocks beat buffered 4–8 MiB reads."""
+    import mmap
+
+    fd, direct = _open_for_hashing(path)
+    free: queue.Queue[mmap.mmap] = queue.Queue()
+    full: queue.Queue[tuple[mmap.mmap, int] | BaseException] = queue.Queue()
+    pool = [mmap.mmap(-1, chunk) for _ in range(buffers)]
+    for buffer in pool:
+        free.put(buffer)
+
+    def read() -> None:
+        nonlocal direct
+        offset = 0
+        try:
+            while True:
+                buffer = free.get()
+                try:
+                    size = os.preadv(fd, [buffer], offset)
+                except OSError:
+                    if not direct:
+                        raise
+                    # O_DIRECT refused at read time (an odd device block size): go on buffered from here
+                    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+                    direct = False
+                    size = os.preadv(fd, [buffer], offset)
+                offset += size
+                full.put((buffer, size))
+                if not size:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the hashing thread
+            full.put(exc)
+
+    reader = threading.Thread(target=read, name="kuzet-hash-reader", daemon=True)
+    reader.start()
+    digest = hashlib.sha256()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buffer, size = item
+            if not size:
+                break
+            view = memoryview(buffer)
+            digest.update(view[:size])
+            view.release()
+            free.put(buffer)
+        reader.join()
+    finally:
+        if reader.is_alive():  # an error on this side: let the reader finish its block before the fd goes
+            free.put(pool[0])
+            reader.join(5)
+        os.close(fd)
+        for buffer in pool:
+            try:
+                buffer.close()
+            except BufferError:
+                pass
+    return digest.hexdigest()
+
+
+@dataclass
+class MediaInfo:
+    container: str | None = None
+    video: str | None = None
+    audio: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration: float | None = None
+    creation_time: datetime | None = None
+    text_tracks: int = 0  # subtitle/data tracks: dash cameras write GPS (NMEA) into one
+    location: str | None = None  # ISO 6709, where the recording began
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"container": self.container, "video": self.video, "audio": self.audio, "width": self.width,
+                "height": self.height, "fps": self.fps, "duration": self.duration, "error": self.error}
+
+    @property
+    def browser_playable(self) -> bool:
+        """MP4/MOV with H.264 video and AAC/MP3 audio (or none) plays in every browser's <video>."""
+        return (self.error is None and self.container is not None
+                and any(c in self.container.split(",") for c in ("mov", "mp4"))
+                and self.video == "h264" and self.audio in (None, "aac", "mp3"))
+
+
+def probe(path: Path) -> MediaInfo:
+    """Container, codecs, size, duration and the device's creation time, as PyAV reads them; never raises."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            info = MediaInfo(container=container.format.name)
+            if container.duration:
+                info.duration = container.duration / 1_000_000
+            for stream in container.streams:
+                if stream.type == "video" and info.video is None:
+                    info.video = stream.codec_context.name
+                    info.width, info.height = stream.codec_context.width, stream.codec_context.height
+                    if stream.average_rate:
+                        info.fps = float(stream.average_rate)
+                elif stream.type == "audio" and info.audio is None:
+                    info.audio = stream.codec_context.name
+                elif stream.type in ("subtitle", "data"):
+                    info.text_tracks += 1
+            info.location = container.metadata.get("location") or container.metadata.get("location-eng")
+            stamp = container.metadata.get("creation_time")
+            if stamp:
+                try:
+                    info.creation_time = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                except ValueError:
+                    pass
+            return info
+    except Exception as exc:  # noqa: BLE001 - any file may arrive; it is kept all the same
+        return MediaInfo(error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+# --- ingest ----------------------------------------------------------------------------------------------------------
+
+def _shift_for(session: Session, device: BodycamDevice, device_time: datetime | None) -> BodycamShift | None:
+    """The shift during which the device recorded at ``device_time`` (its own clock), else its latest shift."""
+    if device_time is None:
+        return latest_shift(session, device.id)
+    shifts = session.scalars(select(BodycamShift).where(BodycamShift.device_id == device.id)
+                             .order_by(BodycamShift.checked_out_at.desc()).limit(50))
+    for shift in shifts:
+        when = corrected(device_time, shift.clock_offset_ms)
+        if shift.checked_out_at <= when and (shift.checked_in_at is None or when <= shift.checked_in_at):
+            return shift
+    return None
+
+
+def ingest_file(session: Session, root: Path, actor: Actor, *, device: BodycamDevice, source: Path, filename: str,
+                via: str, ingested_by: int | None, device_started_at: datetime | None = None,
+                sha256: str | None = None) -> BodycamRecording:
+    """Take ``source`` (moved, never re-written) as an original recording of ``device``. Audited with the hash."""
+    size = source.stat().st_size
+    digest = sha256 or sha256_file(source)
+    info = probe(source)
+    device_time = device_started_at or info.creation_time
+    shift = _shift_for(session, device, device_time)
+    offset = shift.clock_offset_ms if shift else None
+    now = utcnow()
+    duration = timedelta(seconds=info.duration or 0)
+    started = corrected(device_time, offset) if device_time else now - duration
+    suffix = Path(filename).suffix.lower()
+    suffix = suffix if suffix in MEDIA_SUFFIXES else ".bin"
+    recording = BodycamRecording(
+        device_id=device.id, officer_id=shift.officer_id if shift else None, shift_id=shift.id if shift else None,
+        organisation_id=device.organisation_id, filename=filename[:255], path="", bytes=size, sha256=digest,
+        media=info.as_dict(), started_at=started, ended_at=started + duration, device_started_at=device_time,
+        ingested_at=now, ingested_by=ingested_by, via=via)
+    session.add(recording)
+    session.flush()
+    relative = Path("originals") / f"{started:%Y}" / f"{started:%m}" / f"{recording.id}-{digest[:16]}{suffix}"
+    target = root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError:  # another filesystem: copy, then check the copy is the same bytes before the source goes
+        shutil.copyfile(source, target)
+        if sha256_file(target) != digest:
+            target.unlink(missing_ok=True)
+            raise OSError(f"the copy of {source} does not hash like the original; nothing was ingested") from None
+        source.unlink()
+    os.chmod(target, 0o400)
+    recording.path = str(relative)
+    gps = _embedded_gps(session, recording, target, info)
+    audit.append(session, actor, Action.INGESTED, object_type="bodycam_recording", object_id=recording.id,
+                 details={"sha256": digest, "bytes": size, "filename": recording.filename, "via": via,
+                          "device_id": device.id, "serial": device.serial, "officer_id": recording.officer_id,
+                          "shift_id": recording.shift_id, "clock_offset_ms": offset,
+                          "device_started_at": device_time.isoformat() if device_time else None,
+                          "started_at": started.isoformat(), **gps})
+    return recording
+
+
+def _embedded_gps(session: Session, recording: BodycamRecording, path: Path, info: MediaInfo) -> dict:
+    """The GPS track a dash camera wrote inside the file, kept as the recording's track (a side file, read after,
+    replaces it). A bad track never stops the ingest: the original is kept and the problem said in the audit."""
+    from kuzet.services.bodycams.tracks import TrackError, embedded_track, store_track
+
+    quicktime = info.container is not None and any(c in info.container.split(",") for c in ("mov", "mp4"))
+    if info.error is not None or not (info.text_tracks or info.location or quicktime):  # freeGPS: MP4/MOV atoms
+        return {}
+    try:
+        source, points = embedded_track(path, recording.started_at)
+    except TrackError as exc:
+        log.warning("bodycam recording %s: its embedded GPS track is not read: %s", recording.id, exc)
+        return {"gps_error": str(exc)}
+    if not points:
+        return {}
+    store_track(session, recording, points)
+    recording.media = {**(recording.media or {}), "gps": source}
+    return {"gps": source, "gps_points": len(points)}
+
+
+def needs_playable(media: dict | None) -> bool:
+    """A video that was read (no probe error) and cannot play in a browser as it is."""
+    info = media or {}
+    if info.get("error") or not info.get("video"):
+        return False
+    return not MediaInfo(**{k: info.get(k) for k in ("container", "video", "audio")}).browser_playable
+
+
+def make_playable(session: Session, root: Path, actor: Actor, recording: BodycamRecording,
+                  ffmpeg: str | None = None) -> bool:
+    """A browser-playable copy (H.264/AAC MP4) of an original that cannot play, hashed and linked to it. False when
+    none is needed (or one exists already)."""
+    from kuzet.services.recording.ffmpeg import ffmpeg_binary
+
+    if recording.playable_path or recording.deleted_at is not None or not needs_playable(recording.media):
+        return False
+    relative = Path("playable") / f"{recording.id}-{recording.sha256[:16]}.mp4"
+    target = root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_suffix(".part.mp4")
+    command = [ffmpeg_binary(ffmpeg), "-nostdin", "-v", "error", "-y", "-i", str(root / recording.path),
+               "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+               "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", str(temp)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=6 * 3600)
+    if result.returncode != 0:
+        temp.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg could not make a playable copy: {result.stderr.strip()[-300:]}")
+    os.replace(temp, target)
+    os.chmod(target, 0o400)
+    recording.playable_path = str(relative)
+    recording.playable_sha256 = sha256_file(target)
+    recording.playable_bytes = target.stat().st_size
+    audit.append(session, actor, Action.PLAYABLE_MADE, object_type="bodycam_recording", object_id=recording.id,
+                 details={"original_sha256": recording.sha256, "sha256": recording.playable_sha256,
+                          "bytes": recording.playable_bytes, "codec": "h264/aac mp4"})
+    return True
+
+
+# --- tus uploads -----------------------------------------------------------------------------------------------------
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (tus 1.0 creation)."""
+    out: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, value = pair.partition(" ")
+        if not key or not key.isascii() or " " in key:
+            raise UploadError(f"Upload-Metadata: {key!r} is not a key")
+        try:
+            out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value.strip() else ""
+        except (ValueError, UnicodeDecodeError):
+            raise UploadError(f"Upload-Metadata: the value of {key!r} is not base64 of UTF-8 text") from None
+    return out
+
+
+def part_path(root: Path, upload_id: str) -> Path:
+    return root / "uploads" / f"{upload_id}.part"
+
+
+def create_upload(session: Session, root: Path, actor: Actor, by: User, *, length: int, metadata: dict[str, str],
+                  max_bytes: int, expiry_hours: int) -> BodycamUpload:
+    serial = metadata.get("device", "").strip()
+    if not serial:
+        raise UploadError("Upload-Metadata: 'device' (the device's serial number) is required")
+    device = session.scalar(select(BodycamDevice).where(BodycamDevice.serial == serial))
+    if device is None or not manages_device(session, by, device) and not _officer_of(session, by, device):
+        raise UploadDenied("device not found")
+    if length < 0:
+        raise UploadError("Upload-Length must not be negative")
+    if length > max_bytes:
+        raise UploadError(f"Upload-Length {length} is larger than the {max_bytes} bytes this server accepts")
+    filename = SAFE_NAME.sub("_", Path(metadata.get("filename", "") or "recording.mp4").name)[:200] or "recording"
+    started = None
+    if metadata.get("recorded_at"):
+        try:
+            started = datetime.fromisoformat(metadata["recorded_at"].replace("Z", "+00:00"))
+        except ValueError:
+            raise UploadError("Upload-Metadata: 'recorded_at' is not an ISO 8601 time") from None
+        if started.tzinfo is None:
+            raise UploadError("Upload-Metadata: 'recorded_at' needs a time zone")
+    upload = BodycamUpload(id=uuid.uuid4().hex, device_id=device.id, created_by=by.id, length=length, offset=0,
+                           filename=filename, device_started_at=started,
+                           expires_at=utcnow() + timedelta(hours=expiry_hours))
+    session.add(upload)
+    part = part_path(root, upload.id)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.touch(mode=0o600)
+    audit.append(session, actor, Action.UPLOAD_STARTED, object_type="bodycam_upload", object_id=upload.id,
+                 details={"device_id": device.id, "serial": device.serial, "length": length, "filename": filename})
+    return upload
+
+
+def _officer_of(session: Session, user: User, device: BodycamDevice) -> bool:
+    """The officer who has (or last had) the device may offload it themselves."""
+    shift = latest_shift(session, device.id)
+    return shift is not None and shift.officer_id == user.id and user.is_active
+
+
+def upload_for(session: Session, user: User, upload_id: str) -> BodycamUpload:
+    """The upload if the caller made it or manages its device; 404 otherwise (and for finished or expired ones)."""
+    upload = session.get(BodycamUpload, upload_id) if re.fullmatch(r"[0-9a-f]{32}", upload_id or "") else None
+    if upload is None or upload.recording_id is not None or upload.expires_at <= utcnow():
+        raise UploadDenied("upload not found")
+    device = session.get(BodycamDevice, upload.device_id)
+    if upload.created_by != user.id and not manages_device(session, user, device):
+        raise UploadDenied("upload not found")
+    return upload
+
+
+class PartWriter:
+    """Appends to an upload's part file under an exclusive lock (one writer per upload, across processes)."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.file = open(path, "r+b")  # noqa: SIM115 - closed by close()
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise UploadConflict("another request is writing this upload; ask its offset (HEAD) and resume") from None
+        size = os.fstat(self.file.fileno()).st_size
+        if size < offset:
+            self.file.close()
+            raise UploadConflict("the stored part is shorter than the recorded offset")
+        self.file.truncate(offset)  # bytes past the recorded offset were never confirmed: drop them
+        self.file.seek(offset)
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.written += len(data)
+
+    def close(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+
+def cancel_upload(session: Session, root: Path, actor: Actor, upload: BodycamUpload) -> None:
+    part_path(root, upload.id).unlink(missing_ok=True)
+    audit.append(session, actor, Action.UPLOAD_CANCELLED, object_type="bodycam_upload", object_id=upload.id,
+                 details={"offset": upload.offset, "length": upload.length})
+    session.delete(upload)
+
+
+def drop_expired_uploads(session: Session, root: Path) -> int:
+    expired = session.scalars(select(BodycamUpload).where(BodycamUpload.recording_id.is_(None),
+                                                          BodycamUpload.expires_at <= utcnow())).all()
+    for upload in expired:
+        part_path(root, upload.id).unlink(missing_ok=True)
+        session.delete(upload)
+    return len(expired)
+
+
+# --- the watch folder ------------------------------------------------------------------------------------------------
+
+def scan_watch_folder(inst, settle_seconds: float | None = None) -> list[int]:  # noqa: ANN001
+    """Ingest every settled media file under ``<watch_dir>/<serial>/``. A file of an unknown serial is left where it
+    is and logged; one bad file never stops the others. Returns the new recordings' ids."""
+    import time
+
+    settings = inst.settings.bodycams
+    watch = settings.watch_dir
+    if watch is None or not Path(watch).is_dir():
+        return []
+    settle = settings.settle_seconds if settle_seconds is None else settle_seconds
+    root = inst.settings.bodycams_path
+    done: list[int] = []
+    for folder in sorted(p for p in Path(watch).iterdir() if p.is_dir()):
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.suffix.lower() not in MEDIA_SUFFIXES:
+                continue
+            stat = path.stat()
+            if time.time() - stat.st_mtime < settle:
+                continue
+            try:
+                with inst.db.session() as session:
+                    device = session.scalar(select(BodycamDevice).where(BodycamDevice.serial == folder.name))
+                    if device is None:
+                        log.warning("watch folder: no device with serial %r; %s left in place", folder.name, path.name)
+                        break
+                    side_files = [path.with_suffix(s) for s in (".gpx", ".nmea", ".GPX", ".NMEA")]
+                    recording = ingest_file(session, root, audit.SYSTEM, device=device, source=path,
+                                            filename=path.name, via="watch", ingested_by=None)
+                    from kuzet.services.bodycams.tracks import attach_side_files
+
+                    attach_side_files(session, recording, [p for p in side_files if p.exists()], root)
+                    session.flush()
+                    done.append(recording.id)
+            except Exception:
+                log.exception("watch folder: %s could not be ingested; it stays where it is", path)
+    return done
