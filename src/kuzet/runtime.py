@@ -1,104 +1,61 @@
 """What ``kuzet serve`` runs beside the API: the event bus and the long-running services of each capability.
 
-A capability that runs something in the background has a module ``kuzet.services.<capability>.runtime`` with a
-function ``services(inst) -> list[Service]``. One service failing to start is logged and the others still run (the
-server never dies from one bad part).
+The services and the role each runs in are declared in ``kuzet.capabilities``; a runtime starts those of the roles
+it is given (``kuzet serve --role``, all three by default). One service failing to start is logged and the others
+still run (the server never dies from one bad part).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import importlib
 import logging
-from typing import Protocol
+from collections.abc import Iterable
 
+from kuzet import capabilities
+from kuzet.capabilities import ALL_ROLES, NodeRole
 from kuzet.installation import Installation
+from kuzet.services.lifecycle import Service
 
 log = logging.getLogger("kuzet.runtime")
 
-CAPABILITIES = ("recording", "watching", "operations", "safeyard", "crime")
-
-
-class Service(Protocol):
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-class PeriodicService:
-    """A service that runs ``run_once`` (in a worker thread) now and then after every ``wait()`` until stopped. A pass
-    that fails is logged and the next one runs anyway."""
-
-    name = "periodic"
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._task: asyncio.Task | None = None
-
-    def run_once(self) -> object:
-        raise NotImplementedError
-
-    async def wait(self) -> None:
-        """Until the next pass (override to be woken early)."""
-        await asyncio.sleep(self.interval)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception:
-                log.exception("%s pass failed", self.name)
-            await self.wait()
-
-
-def capability_module(capability: str, module: str):  # noqa: ANN201
-    """``kuzet.services.<capability>.<module>`` if the capability has one, else None."""
-    try:
-        return importlib.import_module(f"kuzet.services.{capability}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"kuzet.services.{capability}.{module}":
-            return None
-        raise
-
-
-def capability_services(inst: Installation) -> list[Service]:
-    """The services to run, in start order (recording first: the others feed on its streams)."""
-    services: list[Service] = []
-    for capability in CAPABILITIES:
-        module = capability_module(capability, "runtime")
-        if module is not None:
-            services.extend(module.services(inst))
-    return services
-
 
 class Runtime:
-    def __init__(self, inst: Installation) -> None:
+    def __init__(self, inst: Installation, roles: Iterable[NodeRole] = ALL_ROLES) -> None:
         self.inst = inst
+        self.roles = frozenset(roles)
         self.services: list[Service] = []
 
     async def start(self) -> None:
         from kuzet.store.bus import connect_bus
 
-        self.inst.extras["bus"] = await connect_bus(self.inst.settings.events_url)
-        for service in capability_services(self.inst):
+        self.inst.running.bus = await connect_bus(self.inst.settings.events_url)
+        await self._watch_access()
+        for declared in capabilities.background_services(self.roles):
             try:
+                service = declared.make(self.inst)
+                if service is None:  # switched off in the settings
+                    continue
                 await service.start()
                 self.services.append(service)
                 log.info("started %s", service.name)
             except Exception:
-                log.exception("service %s failed to start; continuing without it", service.name)
+                log.exception("service %s failed to start; continuing without it", declared.name)
+
+    async def _watch_access(self) -> None:
+        """Announce this process's changes to grants on the bus and drop its cached grants on anyone else's."""
+        import os
+        import uuid
+
+        from kuzet.services.access.cache import cache_of, watch_bus
+
+        cache = cache_of(self.inst.db.engine)
+        if cache is None:
+            return
+        origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self.inst.running.access_watch = await watch_bus(cache, self.inst.running.bus, origin)
+        except Exception:  # without it, changes made elsewhere still reach this process within the cache's MAX_AGE
+            log.exception("could not subscribe to access changes on the bus")
 
     async def stop(self) -> None:
         for service in reversed(self.services):
@@ -107,6 +64,15 @@ class Runtime:
                 await service.stop()
             except Exception:
                 log.exception("service %s failed to stop cleanly", service.name)
-        bus = self.inst.extras.pop("bus", None)
+        watch, self.inst.running.access_watch = self.inst.running.access_watch, None
+        if watch is not None:
+            with contextlib.suppress(Exception):
+                await watch.unsubscribe()
+        from kuzet.services.access.cache import cache_of
+
+        cache = cache_of(self.inst.db.engine)
+        if cache is not None:
+            cache.on_change = None
+        bus, self.inst.running.bus = self.inst.running.bus, None
         if bus is not None:
             await bus.close()

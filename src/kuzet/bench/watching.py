@@ -109,7 +109,7 @@ def run_seek_benchmark(cameras: int = 100, days: int = 30, requests: int = 50, p
 
 
 def _cpu(pid: int) -> float:
-    from kuzet.services.recording.bench import _cpu_seconds, _tree
+    from kuzet.bench.recording import _cpu_seconds, _tree
 
     return _cpu_seconds(_tree(pid))
 
@@ -167,13 +167,13 @@ def run_live_benchmark(viewers: int = 50, seconds: int = 15, progress=None) -> d
     import httpx
     import websockets
 
+    from kuzet.bench.recording import _free_port, _wait_port
     from kuzet.config import load_settings
     from kuzet.installation import Installation
     from kuzet.services import accounts
     from kuzet.services.audit import SYSTEM
     from kuzet.services.cameras import create_camera
     from kuzet.services.places import create_place
-    from kuzet.services.recording.bench import _free_port, _wait_port
 
     work = Path(tempfile.mkdtemp(prefix="kuzet-live-"))
     sim_port, http_port = _free_port(), _free_port()

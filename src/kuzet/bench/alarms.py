@@ -91,6 +91,7 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
     import httpx
     from playwright.sync_api import sync_playwright
 
+    from kuzet.bench.recording import _free_port, _wait_port
     from kuzet.config import load_settings
     from kuzet.installation import Installation
     from kuzet.services import accounts
@@ -98,7 +99,6 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
     from kuzet.services.cameras import create_camera
     from kuzet.services.grants import create_grant
     from kuzet.services.places import create_organisation, create_place
-    from kuzet.services.recording.bench import _free_port, _wait_port
     from kuzet.services.simulator.clips import scene_clips
     from kuzet.store.models.operations import CameraAnalysis
 
@@ -169,10 +169,12 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
                     for c in ids):
                 time.sleep(0.5)
             time.sleep(5)  # motion detectors learn the background
-            # Alarms of the warm-up are handled, so each camera's next burst raises a new one (see REPEAT_WINDOW).
-            for alarm in httpx.get(f"{base}/api/v1/alarms", headers=headers, params={"state": "new"}
-                                   ).json()["items"]:
-                httpx.post(f"{base}/api/v1/alarms/{alarm['id']}/acknowledge", headers=headers)
+            # Alarms of the warm-up are closed, so each camera's next burst raises a new one instead of counting as a
+            # repeat of an open alarm (see alarms.REPEAT_WINDOW).
+            for alarm in httpx.get(f"{base}/api/v1/alarms", headers=headers,
+                                   params={"state": ["new", "acknowledged"]}).json()["items"]:
+                httpx.post(f"{base}/api/v1/alarms/{alarm['id']}/dismiss", headers=headers,
+                           json={"reason": "benchmark warm-up"})
             page.evaluate("() => { window.__kuzetPushes = []; }")
             t_start = time.time()
             seen: set[int] = set()
@@ -183,7 +185,9 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
                     if push["type"] == "raised" and push["id"] not in seen:
                         seen.add(push["id"])
                         ack_sent[push["id"]] = time.time()
-                        httpx.post(f"{base}/api/v1/alarms/{push['id']}/acknowledge", headers=headers)
+                        # Closed at once, so the camera's next burst raises a new alarm rather than a repeat.
+                        httpx.post(f"{base}/api/v1/alarms/{push['id']}/dismiss", headers=headers,
+                                   json={"reason": "benchmark"})
                         start = datetime.fromisoformat(push["start"].replace("Z", "+00:00")).timestamp()
                         raised = datetime.fromisoformat(push["raised"].replace("Z", "+00:00")).timestamp()
                         camera_index = ids.index(push["camera"]) + 1
@@ -198,9 +202,9 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
                         detection.append(raised - sent)
                         delivery.append(arrived - raised)
             time.sleep(1)
-            # The ceiling: an acknowledgement (no video, no detection) from the API call to the same page.
+            # The ceiling: an operator's decision (no video, no detection) from the API call to the same page.
             for push in page.evaluate("() => window.__kuzetPushes"):
-                if push["type"] == "acknowledged" and push["id"] in ack_sent:
+                if push["type"] == "dismissed" and push["id"] in ack_sent:
                     ack_latency.append(push["t"] / 1000 - ack_sent.pop(push["id"]))
             browser.close()
     finally:

@@ -1,0 +1,1 @@
+"""Several recorder nodes sharing the cameras: leases with heartbeats and fencing tokens (docs/scale.md)."""

@@ -1,0 +1,55 @@
+"""What a long-running service is: something ``kuzet serve`` starts and stops (``Service``), and the common kind that
+does one pass now and then (``PeriodicService``). The bottom of the services layer: capabilities import it, it
+imports nothing of theirs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+log = logging.getLogger("kuzet.runtime")
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class PeriodicService:
+    """A service that runs ``run_once`` (in a worker thread) now and then after every ``wait()`` until stopped. A pass
+    that fails is logged and the next one runs anyway."""
+
+    name = "periodic"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    def run_once(self) -> object:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        """Until the next pass (override to be woken early)."""
+        await asyncio.sleep(self.interval)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.run_once)
+            except Exception:
+                log.exception("%s pass failed", self.name)
+            await self.wait()

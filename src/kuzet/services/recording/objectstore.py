@@ -1,0 +1,159 @@
+"""The S3-compatible object store recordings go to (``[storage] backend = "s3"``).
+
+A thin, synchronous layer over boto3 with what the archive needs and nothing more: upload a file and verify it (size
+and SHA-256 checked by the server), read a byte range, delete keys in batches of up to 1,000 (DeleteObjects), tell
+whether the store answers. Calls run in worker threads; every request has a short timeout and no hidden retry loop,
+so an outage is seen at once and the callers (the uploader, the readers) decide what to do.
+
+boto3 rather than obstore: it is the reference S3 client every S3-compatible server is tested against (SeaweedFS,
+MinIO, Ceph radosgw), exposes per-request checksums (``ChecksumAlgorithm="SHA256"``) and DeleteObjects directly, and
+is a pure-Python wheel; obstore would save little here, where a recorder uploads a few files a minute per camera.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from kuzet.config import S3Config
+
+log = logging.getLogger("kuzet.recording.objects")
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+READ_CHUNK = 1 << 20
+
+
+class ObjectStoreError(Exception):
+    """The object store could not be reached or refused a request (the message never holds the secret)."""
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    key: str
+    size: int
+    sha256: str  # hex
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ObjectStore:
+    def __init__(self, config: S3Config) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.config = config
+        self.bucket = config.bucket
+        self.prefix = config.prefix
+        secret = config.secret_key.get_secret_value() if config.secret_key else None
+        self.client = boto3.client(
+            "s3", endpoint_url=config.endpoint, region_name=config.region, aws_access_key_id=config.access_key,
+            aws_secret_access_key=secret,
+            config=Config(connect_timeout=config.timeout, read_timeout=config.timeout,
+                          retries={"max_attempts": 1, "mode": "standard"}, signature_version="s3v4",
+                          s3={"addressing_style": "path"}, max_pool_connections=max(10, config.upload_workers * 2),
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required"))
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        return f"ObjectStore(endpoint={self.config.endpoint!r}, bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    def key_for(self, relative: str) -> str:
+        """The object key of a recording at ``relative`` under the recordings directory."""
+        return f"{self.prefix}{relative}"
+
+    def _call(self, what: str, fn, /, **kwargs):  # noqa: ANN001, ANN202
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise ObjectStoreError(f"{what}: {error.get('Code', '?')} {error.get('Message', '')}".strip()) from None
+        except BotoCoreError as exc:
+            raise ObjectStoreError(f"{what}: {type(exc).__name__}: {exc}") from None
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is not there (a store that refuses is left to say so on the first upload)."""
+        try:
+            self._call("head bucket", self.client.head_bucket)
+        except ObjectStoreError:
+            self._call("create bucket", self.client.create_bucket)
+
+    def reachable(self) -> bool:
+        try:
+            self._call("head bucket", self.client.head_bucket)
+        except ObjectStoreError:
+            return False
+        return True
+
+    def put_file(self, path: Path, key: str, sha256: str | None = None) -> Uploaded:
+        """Upload one file and verify it: the server checks the SHA-256 sent with the body, and a HEAD afterwards must
+        report the same size and checksum. Raises :class:`ObjectStoreError` on any mismatch."""
+        sha256 = sha256 or file_sha256(path)
+        size = path.stat().st_size
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+        with open(path, "rb") as fh:
+            self._call(f"put {key}", self.client.put_object, Key=key, Body=fh, ContentLength=size,
+                       ContentType="video/mp4", ChecksumSHA256=checksum)
+        head = self._call(f"head {key}", self.client.head_object, Key=key, ChecksumMode="ENABLED")
+        if head.get("ContentLength") != size:
+            raise ObjectStoreError(f"verify {key}: {head.get('ContentLength')} bytes stored, {size} sent")
+        stored = head.get("ChecksumSHA256")
+        if stored is not None and stored != checksum:
+            raise ObjectStoreError(f"verify {key}: stored checksum differs from the file's")
+        return Uploaded(key, size, sha256)
+
+    def copy_verified(self, source: str, target: str, size: int) -> None:
+        """Server-side copy of ``source`` to ``target``; the copy must have ``size`` bytes."""
+        self._call(f"copy {source}", self.client.copy_object, Key=target,
+                   CopySource={"Bucket": self.bucket, "Key": source})
+        stored = self.size(target)
+        if stored != size:
+            raise ObjectStoreError(f"verify {target}: {stored} bytes after copy, {size} expected")
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object (fewer if the object is shorter)."""
+        if end <= start:
+            return b""
+        body = self._call(f"get {key}", self.client.get_object, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+        try:
+            return body.read()
+        finally:
+            body.close()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._call(f"head {key}", self.client.head_object, Key=key)["ContentLength"]
+        except ObjectStoreError:
+            return None
+
+    def delete_many(self, keys: list[str]) -> list[str]:
+        """Delete keys in DeleteObjects batches; returns the keys the store failed to delete (a key already gone
+        counts as deleted)."""
+        failed: list[str] = []
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = keys[i:i + DELETE_BATCH]
+            result = self._call("delete objects", self.client.delete_objects,
+                                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            failed.extend(e["Key"] for e in result.get("Errors", []) if e.get("Code") != "NoSuchKey")
+        return failed
+
+    def list_sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every key under ``self.prefix + prefix`` with its size (for checks and the bench)."""
+        out: dict[str, int] = {}
+        token = None
+        while True:
+            kwargs = {"Prefix": self.prefix + prefix, **({"ContinuationToken": token} if token else {})}
+            page = self._call("list objects", self.client.list_objects_v2, **kwargs)
+            out.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+            if not page.get("IsTruncated"):
+                return out
+            token = page.get("NextContinuationToken")
