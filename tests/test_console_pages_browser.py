@@ -39,6 +39,10 @@ def test_inspector_opens_a_passport_only_with_a_purpose(base: str) -> None:
             "() => [...document.querySelectorAll('#people .person')].some(n => n.innerText.includes('(демо)'))")
         page.select_option("[data-testid=language]", "kk")
         page.wait_for_function("() => document.querySelector('#people').innerText.includes('Тұрғындар')")
+        # Kazakh numbers and numeric dates as Kazakh writes them, even where the browser's ICU lacks Kazakh
+        number, day = page.evaluate("""async () => { const a = await import("/static/js/api.js");
+            return [a.fmtNumber(1234.5), a.fmtTime("2026-03-01T06:00:00Z", {dateStyle: "short"})]; }""")
+        assert number.replace("\u00a0", " ").replace("\u202f", " ") == "1 234,5" and day == "01.03.2026", (number, day)
 
 
 def test_analyst_sees_dynamics_press_release_and_hot_spots(base: str) -> None:
@@ -50,7 +54,7 @@ def test_analyst_sees_dynamics_press_release_and_hot_spots(base: str) -> None:
                                timeout=30000)
         page.wait_for_function("() => (window.KUZET.hotCells || 0) > 0", timeout=30000)
         page.click("#plan-form button")
-        page.wait_for_function("() => document.querySelectorAll('#plan li').length === 3", timeout=30000)
+        page.wait_for_function("() => document.querySelectorAll('#plan tbody tr').length === 3", timeout=30000)
         page.click("#effect-form button")
         page.wait_for_function("() => document.querySelector('#effect').innerText.includes('RES')", timeout=30000)
         assert "%" in page.locator("#coverage").inner_text()

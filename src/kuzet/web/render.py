@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -15,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from kuzet.api.deps import SESSION_COOKIE
 from kuzet.services import accounts
 from kuzet.store.models import User
-from kuzet.web.i18n import LANGUAGE_NAMES, LANGUAGES, for_language, translate
+from kuzet.web.i18n import LANGUAGE_NAMES, LANGUAGES, for_language, translate, zone_name
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -33,12 +31,12 @@ class NavItem:
 
 
 def nav_items() -> list[NavItem]:
-    from kuzet.web import pages
+    from kuzet import capabilities
 
     items: list[NavItem] = []
-    for info in pkgutil.iter_modules(pages.__path__):
-        items.extend(getattr(importlib.import_module(f"kuzet.web.pages.{info.name}"), "NAV", []))
-    return sorted(items, key=lambda i: i.order)
+    for module in capabilities.page_modules():
+        items.extend(getattr(module, "NAV", []))
+    return sorted(items, key=lambda i: (i.order, i.key))
 
 
 def current_user(request: Request) -> User | None:
@@ -46,8 +44,7 @@ def current_user(request: Request) -> User | None:
     if not token:
         return None
     inst = request.app.state.installation
-    with inst.db.session() as session:
-        return accounts.authenticate(session, token)
+    return accounts.authenticate_reading(inst.db, token)
 
 
 def language(request: Request, user: User | None) -> str:
@@ -57,9 +54,36 @@ def language(request: Request, user: User | None) -> str:
     return lang if lang in LANGUAGES else "ru"
 
 
+def time_zone(request: Request, user: User | None) -> str:
+    """The zone every time on the page is shown in: the user's own, else the installation's (default Asia/Almaty)."""
+    own = getattr(user, "timezone", None)
+    return own or request.app.state.installation.settings.timezone
+
+
+def same_origin_path(target: str | None) -> str:
+    """Where to go after signing in: a path on this site ("/x?y") as given; anything that could leave the site
+    ("//evil", "/\\evil", "https://evil", "javascript:…", control characters that browsers strip) becomes "/".
+
+    ``static/js/api.js: sameOriginPath`` applies the same rule in the browser.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
+
+
 def login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = same_origin_path(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def boot_data(lang: str, user: User | None, timezone: str = "Asia/Almaty") -> dict:
+    """What the page's scripts read into ``window.KUZET`` (from a JSON block, see ``templates/base.html``): the
+    language, its texts, the user, and the time zone every time on the page is shown in."""
+    return {"lang": lang, "texts": for_language(lang), "timezone": timezone,
+            "user": {"id": user.id, "username": user.username, "role": user.role} if user else None}
 
 
 def page(request: Request, user: User | None, template: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -67,7 +91,9 @@ def page(request: Request, user: User | None, template: str, status_code: int = 
     nav = [n for n in nav_items() if user is not None and (n.roles is None or user.role in n.roles)]
     return templates.TemplateResponse(request, template, {
         "user": user, "lang": lang, "languages": LANGUAGE_NAMES, "nav": nav,
-        "t": lambda key: translate(key, lang), "texts": for_language(lang), **context,
+        "t": lambda key, **values: translate(key, lang, **values),
+        "timezone": time_zone(request, user), "zone": zone_name(time_zone(request, user), lang),
+        "boot": boot_data(lang, user, time_zone(request, user)), **context,
     }, status_code=status_code)
 
 

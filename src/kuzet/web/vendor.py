@@ -9,7 +9,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 TARGET = Path(__file__).parent / "static" / "vendor"
-FILES = {"leaflet": ["dist/leaflet.js", "dist/leaflet.css", "dist/images"]}
+FILES = {
+    "leaflet": ["dist/leaflet.js", "dist/leaflet.css", "dist/images"],
+    # marker clustering on the camera map
+    "leaflet.markercluster": ["dist/leaflet.markercluster.js", "dist/MarkerCluster.css",
+                              "dist/MarkerCluster.Default.css"],
+}
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from kuzet.domain.access import Role
+from kuzet.services.safeyard.passport import CATEGORIES
 from kuzet.web.render import NavItem, signed_in_page
 
 router = APIRouter()
@@ -20,4 +21,6 @@ def yards_page(request: Request) -> Response:
 
 @router.get("/safe-yards/{yard_id}", response_class=HTMLResponse)
 def passport_page(yard_id: int, request: Request) -> Response:
-    return signed_in_page(request, "safeyard/passport.html", yard_id=yard_id)
+    fields = {category: list(spec[0]) for category, spec in CATEGORIES.items()}
+    required = {category: list(spec[1]) for category, spec in CATEGORIES.items()}
+    return signed_in_page(request, "safeyard/passport.html", yard_id=yard_id, fields=fields, required=required)

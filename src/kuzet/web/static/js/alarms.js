@@ -1,6 +1,6 @@
 // The alarm queue: alarms of the operator's organisation, most urgent first, pushed live over a WebSocket (a short
 // sound, highlighted); watch the camera live or play the clip, acknowledge, dismiss as false, open an incident.
-import {api, el, t} from "./api.js";
+import {api, el, t, tn} from "./api.js";
 import {LivePlayer} from "./live.js";
 import {OpsFeed, RANK, feedBadge, offenceTypes, prioBadge, showError, stateBadge, when} from "./ops.js";
 
@@ -98,10 +98,13 @@ function card(a) {
     thumbnail(a),
     el("div", {class: "alarm-body"},
       el("div", {class: "alarm-title"}, prioBadge(a.priority), " ", el("strong", {}, a.title), " ",
-        stateBadge("al.state", a.state)),
+        stateBadge("al.state", a.state),
+        (a.occurrences || 1) > 1 ? el("span", {class: "badge repeats", "data-testid": "alarm-count-badge",
+          title: t("ops2.repeats_hint")}, tn("ops2.repeats", a.occurrences)) : ""),
       el("div", {}, el("a", {href: `/cameras/${a.camera.id}`}, a.camera.name || `#${a.camera.id}`),
         place ? ` · ${place}` : ""),
       el("div", {class: "hint"}, el("time", {datetime: a.raised_at}, when(a.raised_at)),
+        (a.occurrences || 1) > 1 ? ` · ${t("ops2.last_seen", {when: when(a.last_seen_at)})}` : "",
         details.length ? ` · ${details.join(" · ")}` : ""),
       actions, status));
 }
@@ -148,6 +151,14 @@ function markFresh(a) {
   beep(a.priority);
 }
 
+/** One more sighting of an alarm already in the queue: its card shows the count and the new picture, a short sound
+ * for the urgent ones, no new card. */
+function markRepeated(a) {
+  fresh.add(a.id);
+  setTimeout(() => { fresh.delete(a.id); list.querySelector(`[data-alarm="${a.id}"]`)?.classList.remove("fresh"); }, 5000);
+  if (a.priority === "critical" || a.priority === "high") beep("low");
+}
+
 function upsert(a) {
   if (!a) return;
   alarms.set(a.id, a);
@@ -171,6 +182,7 @@ const feed = new OpsFeed({
     const known = alarms.has(msg.alarm.id);
     upsert(msg.alarm);
     if (msg.type === "raised" && !known) markFresh(msg.alarm);
+    if (msg.type === "repeated" && known) markRepeated(msg.alarm);
     render();
   },
 });
@@ -224,6 +236,7 @@ async function askIncident(a) {
   }
   form.title.value = a.title;
   form.priority.value = a.priority;
+  if (a.suggested_offence_type) form.offence_type.value = a.suggested_offence_type;  // e.g. a stolen car: vehicle theft
   document.getElementById("incident-what").textContent = `${a.camera.name} — ${when(a.raised_at)}`;
   incidentBox.box.showModal();
 }

@@ -2,7 +2,8 @@
 // with their clips, notes, crews with their reported times, dispatch and closing. Changes arrive over the live feed.
 import {allPages, api, el, t} from "./api.js";
 import {
-  OpsFeed, feedBadge, isoOf, localDate, localInput, offenceName, offenceTypes, prioBadge, showError, stateBadge, when,
+  OpsFeed, endOfDay, feedBadge, isoOf, localDate, localInput, offenceName, offenceTypes, prioBadge, showError,
+  stateBadge, when,
 } from "./ops.js";
 
 const ACTIVE = ["open", "dispatched", "en_route", "on_scene"];
@@ -22,11 +23,13 @@ async function listPage() {
       const data = await api(`/api/v1/incidents?${query}`);
       const rows = [];
       for (const i of data.items) {
+        const heads = [...document.querySelectorAll("#incidents thead th")].map((th) => th.textContent);
+        const cell = (k, ...children) => el("td", {"data-label": heads[k] || ""}, ...children);
         rows.push(el("tr", {"data-incident": i.id},
-          el("td", {}, el("a", {href: `/incidents/${i.id}`}, `№${i.id}`)), el("td", {}, when(i.created_at)),
-          el("td", {}, await offenceName(i.offence_type)), el("td", {}, el("a", {href: `/incidents/${i.id}`}, i.title)),
-          el("td", {}, i.place ? i.place.name : "—"), el("td", {}, prioBadge(i.priority)),
-          el("td", {}, stateBadge("inc.status", i.status))));
+          cell(0, el("a", {href: `/incidents/${i.id}`}, `№${i.id}`)), cell(1, when(i.created_at)),
+          cell(2, await offenceName(i.offence_type)), cell(3, el("a", {href: `/incidents/${i.id}`}, i.title)),
+          cell(4, i.place ? i.place.name : "—"), cell(5, prioBadge(i.priority)),
+          cell(6, stateBadge("inc.status", i.status))));
       }
       body.replaceChildren(...rows);
       document.getElementById("incidents-empty").hidden = rows.length > 0;
@@ -43,8 +46,7 @@ async function listPage() {
   form.elements.to.value = localDate(today);
   const links = () => {
     const start = isoOf(form.elements.from.value);
-    const end = form.elements.to.value ? new Date(new Date(`${form.elements.to.value}T00:00:00`).getTime() + 86400000)
-      .toISOString() : "";
+    const end = form.elements.to.value ? endOfDay(form.elements.to.value) : "";
     for (const format of ["csv", "json"]) {
       document.getElementById(`export-${format}`).href =
         `/api/v1/incidents/export?start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}&format=${format}`;
@@ -110,13 +112,15 @@ function detailPage(root) {
     box.replaceChildren(...links.map((l) => cameraNodes.get(l.id)));
     if (!links.length) box.replaceChildren(el("p", {class: "hint"}, t("inc.no_cameras")));
 
+    const heads = [...document.querySelectorAll("#inc-crews thead th")].map((th) => th.textContent);
+    const cell = (i, attrs, ...children) => el("td", {"data-label": heads[i] || "", ...attrs}, ...children);
     document.querySelector("#inc-crews tbody").replaceChildren(...(inc.dispatches || []).map((d) => el("tr", {
       "data-dispatch": d.id, "data-status": d.status},
-      el("td", {}, d.responder_name ? `${d.responder} — ${d.responder_name}` : d.responder,
+      cell(0, {}, d.responder_name ? `${d.responder} — ${d.responder_name}` : d.responder,
         d.organisation ? el("div", {class: "hint"}, d.organisation) : ""),
-      el("td", {}, stateBadge("disp", d.status)), el("td", {}, when(d.sent_at), el("div", {class: "hint"}, d.sent_by || "")),
-      el("td", {}, when(d.acknowledged_at)), el("td", {}, when(d.en_route_at)),
-      el("td", {"data-testid": "on-scene-at"}, when(d.on_scene_at)), el("td", {}, when(d.closed_at)))));
+      cell(1, {}, stateBadge("disp", d.status)), cell(2, {}, when(d.sent_at), el("div", {class: "hint"}, d.sent_by || "")),
+      cell(3, {}, when(d.acknowledged_at)), cell(4, {}, when(d.en_route_at)),
+      cell(5, {"data-testid": "on-scene-at"}, when(d.on_scene_at)), cell(6, {}, when(d.closed_at)))));
 
     for (const sel of ["#dispatch-form", "#close-box", "#link-box"]) {
       const node = document.querySelector(sel);
@@ -152,12 +156,23 @@ function detailPage(root) {
       try {
         const data = await api(`/api/v1/incidents/${id}/responders`);
         const onThis = new Set((current.dispatches || []).filter((d) => d.status !== "closed").map((d) => d.responder_id));
-        box.replaceChildren(...data.items.map((r) => el("label", {class: "check"},
+        const crew = (r, neighbour) => el("label", {class: `check${neighbour ? " neighbour" : ""}`, "data-responder": r.id},
           el("input", {type: "checkbox", name: "responder", value: r.id, ...(onThis.has(r.id) ? {disabled: ""} : {})}),
           ` ${r.username}${r.full_name ? ` — ${r.full_name}` : ""}`,
+          neighbour && r.district ? el("span", {class: "hint"}, ` · ${r.district}`) : "",
           onThis.has(r.id) ? el("span", {class: "hint"}, ` (${t("inc.on_this")})`)
-            : r.busy ? el("span", {class: "hint"}, ` (${t("inc.busy")})`) : "")));
-        if (!data.items.length) box.replaceChildren(el("p", {class: "hint"}, t("inc.no_responders")));
+            : r.busy ? el("span", {class: "hint"}, ` (${t("inc.busy")})`) : "");
+        const nodes = data.items.map((r) => crew(r, false));
+        if (data.reason) {
+          // Why nobody can be sent, and whom to ask instead: the neighbouring districts' crews.
+          const where = data.district ? data.district.name : "";
+          nodes.push(el("p", {class: "no-crews", "data-testid": "no-crews", role: "status"},
+            t(`ops2.crews.${data.reason}`, {district: where})));
+          if (data.neighbours && data.neighbours.length) {
+            nodes.push(el("p", {class: "hint"}, t("ops2.crews.neighbours")), ...data.neighbours.map((r) => crew(r, true)));
+          } else nodes.push(el("p", {class: "hint"}, t("ops2.crews.no_neighbours")));
+        }
+        box.replaceChildren(...nodes);
       } catch (err) { showError(box, err); }
     })();
     await responderLoad;

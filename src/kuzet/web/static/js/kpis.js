@@ -1,7 +1,7 @@
 // Response-time figures per unit and period (time to acknowledge, to dispatch, to arrival: median and p90) and
 // false-alarm rates per camera and per rule, as tables and small SVG bar charts.
 import {api, el, t} from "./api.js";
-import {barChart, fmtDuration, isoOf, localDate, showError} from "./ops.js";
+import {barChart, endOfDay, fmtDuration, isoOf, localDate, showError} from "./ops.js";
 
 const form = document.getElementById("kpi-form");
 const cityWide = form.dataset.cityWide === "true";
@@ -15,9 +15,9 @@ const pct = (v) => (v === null || v === undefined ? "—" : `${v} %`);
 
 async function run() {
   const start = isoOf(form.elements.from.value);
-  const end = new Date(new Date(`${form.elements.to.value}T00:00:00`).getTime() + 86400000).toISOString();
+  const end = endOfDay(form.elements.to.value);
   let query = `start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`;
-  if (cityWide && form.elements.organisation.value) query += `&organisation=${form.elements.organisation.value}`;
+  if (form.elements.organisation.value) query += `&organisation=${form.elements.organisation.value}`;
   let data;
   try { data = await api(`/api/v1/operations/kpis?${query}`); errorLine.textContent = ""; }
   catch (err) { showError(errorLine, err); return; }
@@ -52,7 +52,10 @@ async function run() {
       : [el("p", {class: "hint"}, t("kpi.nothing"))]));
   }
 
-  if (cityWide && !form.elements.organisation.value && form.elements.organisation.options.length === 1) {
+  // City-wide readers, and a control centre reading every district it coordinates, may narrow to one unit.
+  if ((cityWide || data.units.length > 1) && !form.elements.organisation.value
+      && form.elements.organisation.options.length === 1) {
+    document.getElementById("unit-choice").hidden = false;
     form.elements.organisation.append(...data.units.filter((u) => u.organisation_id)
       .map((u) => el("option", {value: u.organisation_id}, unitName(u))));
   }

@@ -1,4 +1,4 @@
-import {t} from "./api.js";
+import {sameOriginPath, t} from "./api.js";
 
 const form = document.getElementById("login-form");
 form.addEventListener("submit", async (event) => {
@@ -8,11 +8,11 @@ form.addEventListener("submit", async (event) => {
     method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(data),
   });
   if (response.ok) {
-    const next = form.dataset.next || "/";
-    location.href = next.startsWith("/") ? next : "/";
+    location.href = sameOriginPath(form.dataset.next || "/");  // never off this site (an open redirect)
     return;
   }
   const box = document.getElementById("login-error");
   box.textContent = t(response.status === 429 ? "login.throttled" : "login.failed");
   box.hidden = false;
 });
+form.querySelector("button[type=submit]").disabled = false;  // only now: a submit before this would be the browser's own

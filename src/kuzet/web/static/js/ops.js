@@ -1,14 +1,15 @@
 // Shared pieces of the operations pages: priorities, offence types, durations, local date inputs and the live feed
 // of alarms and incidents (one WebSocket, reconnected when it drops).
 import {api, el, fmtTime, t} from "./api.js";
+import {dayAfter, fromZoned, zonedDate, zonedInput} from "./zone.js";
 
 export const PRIORITIES = ["critical", "high", "medium", "low"];
 export const RANK = {critical: 4, high: 3, medium: 2, low: 1};
 
 export const when = (iso) => (iso ? fmtTime(new Date(iso)) : "—");
 const LOCALES = {ru: "ru-RU", kk: "kk-KZ", en: "en-GB"};
-/** The time of day in the page's language (what a status line shows). */
-export const clock = (d = new Date()) => d.toLocaleTimeString(LOCALES[window.KUZET.lang] || "ru-RU");
+/** The time of day in the page's language and time zone (what a status line shows). */
+export const clock = (d = new Date()) => fmtTime(d, {timeStyle: "medium"});
 export const prioBadge = (p) => el("span", {class: `prio prio-${p}`}, t(`ops.prio.${p}`));
 export const stateBadge = (prefix, s) => el("span", {class: `badge st-${s}`}, t(`${prefix}.${s}`));
 
@@ -43,13 +44,13 @@ export async function offenceName(id) {
   return found ? found.name : id;
 }
 
-const pad = (n) => String(n).padStart(2, "0");
-/** A Date as the value of a datetime-local input (local time, seconds). */
-export const localInput = (d) =>
-  `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-export const localDate = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-/** The value of a datetime-local or date input (local time) as an ISO instant; "" stays "". */
-export const isoOf = (value) => (value ? new Date(value.length === 10 ? `${value}T00:00:00` : value).toISOString() : "");
+/** A Date as the value of a datetime-local input (seconds), on the page's clock (its time zone, not the browser's). */
+export const localInput = (d) => zonedInput(d);
+export const localDate = (d) => zonedDate(d);
+/** The value of a datetime-local or date input (the page's time zone) as an ISO instant; "" stays "". */
+export const isoOf = (value) => (value ? fromZoned(value).toISOString() : "");
+/** The end of a date input's day (the next midnight in the page's time zone) as an ISO instant. */
+export const endOfDay = (value) => dayAfter(value);
 
 /** A status line for errors of an action: "Error: …" next to what failed. */
 export function showError(node, err) {

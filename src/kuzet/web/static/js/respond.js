@@ -1,9 +1,11 @@
-// The crew's page (phones): open dispatches with the incident's type, place, address and a map link, and big buttons
-// for the next sensible report. Crews are not on the alarm feed, so the page asks every few seconds.
+// The crew's page (phones, one thumb): open dispatches with the incident's type, place, address and a map link, and
+// big buttons for the next sensible report. New calls are pushed over the crew's WebSocket (/api/v1/dispatches/live)
+// with a sound and a browser notification; the list is fetched again after every reconnection and, only while the
+// socket is down, now and then.
 import {api, el, t} from "./api.js";
-import {clock, offenceName, prioBadge, showError, when} from "./ops.js";
+import {clock, feedBadge, offenceName, prioBadge, showError, when} from "./ops.js";
 
-const POLL_MS = 5000;
+const POLL_MS = 30000;  // only while the push is down
 const STEPS = ["acknowledged", "en_route", "on_scene", "closed"];
 // What a crew may sensibly report next: the next step, or skip one (arrived without pressing "en route"); a crew on
 // the way may be called off (closed).
@@ -90,6 +92,104 @@ async function refresh(force = false) {
   window.KUZET.respond.polls += 1;
 }
 
+// --- alerts: a sound and a browser notification for a new call ------------------------------------------------------
+const alertsButton = document.getElementById("alerts");
+let alertsOn = localStorage.getItem("kuzet.respond.alerts") !== "0";
+let audio = null;
+window.KUZET.respond.alerts = 0;
+window.KUZET.respond.notified = 0;
+
+function showAlerts() {
+  alertsButton.textContent = t(alertsOn ? "ops2.alerts_on" : "ops2.alerts_off");
+  alertsButton.setAttribute("aria-pressed", String(alertsOn));
+}
+alertsButton.addEventListener("click", async () => {
+  alertsOn = !alertsOn;
+  localStorage.setItem("kuzet.respond.alerts", alertsOn ? "1" : "0");
+  showAlerts();
+  if (alertsOn) {
+    chime(1);  // the tap unlocks sound in browsers that need a gesture first
+    if (window.Notification && Notification.permission === "default") await Notification.requestPermission().catch(() => {});
+  }
+});
+showAlerts();
+
+function chime(times = 3) {
+  if (!alertsOn) return;
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume();
+    for (let i = 0; i < times; i++) {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      const at = audio.currentTime + i * 0.3;
+      osc.frequency.value = i % 2 ? 988 : 1319;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.3, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(at);
+      osc.stop(at + 0.27);
+    }
+    window.KUZET.respond.alerts += 1;
+  } catch (err) { /* no audio device: the notification and the highlight remain */ }
+}
+
+async function announce(item) {
+  chime();
+  const type = await offenceName(item.incident.offence_type).catch(() => item.incident.offence_type);
+  const where = item.incident.place ? item.incident.place.name : "";
+  if (alertsOn && window.Notification && Notification.permission === "granted") {
+    try {
+      const note = new Notification(t("ops2.new_call"), {body: [type, item.incident.title, where].filter(Boolean).join(" — "),
+        tag: `dispatch-${item.id}`, requireInteraction: true});
+      note.onclick = () => { window.focus(); note.close(); };
+      window.KUZET.respond.notified += 1;
+    } catch (err) { /* some browsers only notify from a service worker */ }
+  }
+  if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+}
+
+// --- the push ----------------------------------------------------------------------------------------------------------
+const showFeed = feedBadge(document.getElementById("feed-state"));
+let backoff = 1000;
+let feedOpen = false;
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/dispatches/live`);
+  showFeed("connecting");
+  let ping = null;
+  ws.onmessage = async (msg) => {
+    let data;
+    try { data = JSON.parse(msg.data); } catch (err) { return; }
+    if (data.type === "hello") {
+      backoff = 1000;
+      feedOpen = true;
+      showFeed("open");
+      refresh();  // what came while we were away
+    } else if (data.type === "dispatch" && data.item) {
+      const fresh = !cards.has(data.item.id) && data.change === "dispatched" && data.item.status === "sent";
+      await refresh(true);
+      if (fresh) {
+        document.querySelector(`[data-dispatch="${data.item.id}"]`)?.classList.add("fresh");
+        announce(data.item);
+      }
+      window.KUZET.respond.pushes = (window.KUZET.respond.pushes || 0) + 1;
+    }
+  };
+  ws.onclose = (event) => {
+    clearInterval(ping);
+    feedOpen = false;
+    if (event.code === 4401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+    if (event.code === 4404) { showFeed("forbidden"); return; }
+    showFeed("down");
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 15000);
+  };
+  ping = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send("ping"); }, 25000);
+}
+
 refresh();
-setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);
+connect();
+setInterval(() => { if (!document.hidden && !feedOpen) refresh(); }, POLL_MS);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });

@@ -1,9 +1,26 @@
 // The archive timeline: recorded ranges and gaps from the index, zoom from days to seconds, click to play.
 // Under them the camera's events: motion intervals as a band, objects and plates as markers (hover for what, click to
 // play the archive from it).
-import {api, fmtTime, t} from "./api.js";
+import {api, el, fmtTime, label, t} from "./api.js";
 
 const BAND = {motion: [54, 8], markers: [65, 14]};  // y and height under the recorded ranges (18–44) and gaps (44–52)
+/** The colours the timeline draws with; the legend is built from the same table, so the two always agree. */
+export const COLOURS = {
+  recorded: "#2f8f4e", gap: "#c0392b", motion: "#e67e22", object: "#1abc9c", plate: "#e84393",
+  position: "#f1c40f", now: "#3498db",
+};
+const LEGEND = [["recorded", "video.legend.recorded", "bar"], ["gap", "video.legend.gap", "thin"],
+  ["motion", "video.legend.motion", "thin"], ["object", "video.legend.object", "triangle"],
+  ["plate", "video.legend.plate", "diamond"], ["position", "video.legend.position", "line"],
+  ["now", "video.legend.now", "line"]];
+
+/** The legend of the timeline: one item per thing it draws, each with a swatch of the colour and shape used. */
+export function timelineLegend() {
+  return el("ul", {class: "legend timeline-legend", "data-testid": "timeline-legend"}, ...LEGEND.map(([key, text, shape]) =>
+    el("li", {"data-kind": key}, el("i", {class: `swatch ${shape}`, "data-colour": COLOURS[key],
+      style: shape === "triangle" || shape === "diamond" ? {color: COLOURS[key]} : {background: COLOURS[key]}}),
+    t(text))));
+}
 
 export class Timeline {
   constructor(canvas, cameraId, {onSeek}) {
@@ -26,7 +43,7 @@ export class Timeline {
     window.addEventListener("mouseup", () => { if (drag) this.load(); drag = null; });
     canvas.addEventListener("mousemove", (e) => {
       if (drag && Math.abs(e.offsetX - drag.x) > 3) { this.end = drag.end - (e.offsetX - drag.x) * this.span / this.width; this.draw(); }
-      this.tip(drag ? null : this.hitAt(e.offsetX, e.offsetY), e.offsetX);
+      this.tip(drag ? null : this.hitAt(e.offsetX, e.offsetY) || this.gapAt(e.offsetX, e.offsetY), e.offsetX);
     });
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
@@ -42,6 +59,11 @@ export class Timeline {
     this.span = newSpan;
     this.end = around + (1 - ratio) * newSpan;
     this.load();
+  }
+
+  /** Zoom in (factor < 1) or out around the playing position (or now). */
+  zoomBy(factor) {
+    this.zoom(factor, this.position ? this.position.getTime() : Math.min(Date.now(), this.end));
   }
 
   setSpan(seconds) {
@@ -70,15 +92,17 @@ export class Timeline {
     c.width = w;
     const g = c.getContext("2d");
     g.fillStyle = "#1e2530"; g.fillRect(0, 0, w, h);
-    g.fillStyle = "#2f8f4e";
+    g.fillStyle = COLOURS.recorded;
     for (const r of this.data.recorded) {
       const x0 = this.xAt(Date.parse(r.start)), x1 = this.xAt(Date.parse(r.end));
       g.fillRect(x0, 18, Math.max(1, x1 - x0), 26);
     }
-    g.fillStyle = "#c0392b";
+    g.fillStyle = COLOURS.gap;
+    this.gapHits = [];
     for (const gap of this.data.gaps) {
       const x0 = this.xAt(Date.parse(gap.start)), x1 = this.xAt(gap.end ? Date.parse(gap.end) : Date.now());
       g.fillRect(x0, 44, Math.max(1, x1 - x0), 8);
+      this.gapHits.push({x0: x0 - 2, x1: Math.max(x1, x0 + 2) + 2, y0: 17, y1: 53, gap});
     }
     this.drawEvents(g, w);
     g.fillStyle = "#ccd"; g.font = "11px sans-serif";
@@ -87,20 +111,20 @@ export class Timeline {
       const x = this.xAt(tick);
       g.fillRect(x, 0, 1, 6);
       const d = new Date(tick);
-      const label = step >= 86400000 ? d.toLocaleDateString() : step >= 60000 ? d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) : d.toLocaleTimeString();
-      g.fillText(label, x + 2, 14);
+      // Ticks on the page's clock (the installation's time zone), like the position and the export form.
+      const text = step >= 86400000 ? fmtTime(d, {day: "2-digit", month: "2-digit"})
+        : step >= 60000 ? fmtTime(d, {hour: "2-digit", minute: "2-digit", hourCycle: "h23"})
+          : fmtTime(d, {hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
+      g.fillText(text, x + 2, 14);
     }
-    g.fillStyle = "#fff";
-    g.fillText(`${t("camera.recorded")} ▮  ${t("camera.gap")} ▬`, 4, h - 4);
-    const legend = [["#e67e22", t("tl.motion"), "▬"], ["#1abc9c", t("tl.object"), "▲"], ["#e84393", t("tl.plate"), "◆"]];
-    let lx = 4 + g.measureText(`${t("camera.recorded")} ▮  ${t("camera.gap")} ▬   `).width;
-    for (const [colour, label, mark] of legend) {
-      g.fillStyle = colour; g.fillText(`${label} ${mark}`, lx, h - 4);
-      lx += g.measureText(`${label} ${mark}   `).width;
-    }
-    if (this.position) { g.fillStyle = "#f1c40f"; g.fillRect(this.xAt(this.position.getTime()) - 1, 0, 2, h); }
+    if (this.position) { g.fillStyle = COLOURS.position; g.fillRect(this.xAt(this.position.getTime()) - 1, 0, 2, h); }
     const now = this.xAt(Date.now());
-    g.fillStyle = "#3498db"; g.fillRect(now, 0, 1, h);
+    g.fillStyle = COLOURS.now; g.fillRect(now, 0, 1, h);
+  }
+
+  gapAt(x, y) {
+    const hit = (this.gapHits || []).find((h) => x >= h.x0 && x <= h.x1 && y >= h.y0 && y <= h.y1 && y >= 44);
+    return hit ? {...hit, gapInfo: hit.gap} : null;
   }
 
   drawEvents(g, w) {
@@ -108,7 +132,7 @@ export class Timeline {
     this.hits = [];
     const events = this.data.events || [];
     const [my, mh] = BAND.motion, [ky, kh] = BAND.markers;
-    g.fillStyle = "#e67e22";
+    g.fillStyle = COLOURS.motion;
     for (const e of events) {
       if (e.kind !== "motion") continue;
       const x0 = this.xAt(Date.parse(e.start)), x1 = Math.max(this.xAt(Date.parse(e.end)), x0 + 2);
@@ -120,7 +144,7 @@ export class Timeline {
       if (e.kind === "motion") continue;
       const x = this.xAt(Date.parse(e.start));
       if (x < -6 || x > w + 6) continue;
-      g.fillStyle = e.kind === "plate" ? "#e84393" : "#1abc9c";
+      g.fillStyle = e.kind === "plate" ? COLOURS.plate : COLOURS.object;
       g.beginPath();
       if (e.kind === "plate") {
         g.moveTo(x, ky); g.lineTo(x + 5, ky + kh / 2); g.lineTo(x, ky + kh); g.lineTo(x - 5, ky + kh / 2);
@@ -154,8 +178,16 @@ export class Timeline {
     }
     this.tipNode.hidden = !hit;
     if (!hit) return;
+    if (hit.gapInfo) {
+      const gap = hit.gapInfo;
+      this.tipNode.textContent = `${t("video.legend.gap")}: ${label("gap_reason", gap.reason)} — ${fmtTime(new Date(gap.start))}`
+        + ` … ${gap.end ? fmtTime(new Date(gap.end)) : t("video.gap_ongoing")}`;
+      this.tipNode.style.left = `${Math.max(0, Math.min(x + 10, this.width - 260))}px`;
+      this.tipNode.style.top = `${hit.y1 + 4}px`;
+      return;
+    }
     const e = hit.event;
-    const what = [t(`tl.${e.kind}`), e.label && e.kind !== "plate" ? t(`ev.label.${e.label}`) : "", e.plate || "",
+    const what = [label("event_kind", e.kind), e.label && e.kind !== "plate" ? label("object_label", e.label) : "", e.plate || "",
       e.zone ? `${t("ev.zone")}: ${e.zone}` : ""].filter(Boolean).join(" · ");
     const lasted = (Date.parse(e.end) - Date.parse(e.start)) / 1000;
     this.tipNode.textContent = `${what} — ${fmtTime(new Date(e.start))}${lasted >= 1 ? ` (${Math.round(lasted)} ${t("ops.unit.s")})` : ""}`;

@@ -1,6 +1,6 @@
 // The camera page's "Analysis" panel: motion, objects and plates settings, and zones / masks drawn as polygons over
 // the camera's current picture (points stored as 0..1 of the picture). Without the manage right it is read-only.
-import {api, el, t} from "./api.js";
+import {api, el, t, tn} from "./api.js";
 import {showError} from "./ops.js";
 
 const NS = "http://www.w3.org/2000/svg";
@@ -50,12 +50,12 @@ export function analysisPanel(panel, cameraId) {
         "vector-effect": "non-scaling-stroke"}));
       const cx = z.points.reduce((s, p) => s + p[0], 0) / z.points.length;
       const cy = z.points.reduce((s, p) => s + p[1], 0) / z.points.length;
-      labels.append(el("span", {class: `zone-label ${z.kind}`, style: `left:${cx * 100}%;top:${cy * 100}%`}, z.name));
+      labels.append(el("span", {class: `zone-label ${z.kind}`, style: {left: `${cx * 100}%`, top: `${cy * 100}%`}}, z.name));
     });
     if (draft) {
       svg.append(node("polyline", {points: pts(draft), class: "zone-draft", "vector-effect": "non-scaling-stroke"}));
       draft.forEach(([x, y], i) => labels.append(el("span", {class: `zone-point${i === 0 ? " first" : ""}`,
-        style: `left:${x * 100}%;top:${y * 100}%`})));
+        style: {left: `${x * 100}%`, top: `${y * 100}%`}})));
     }
     buttons.close.disabled = !draft || draft.length < 3;
     buttons.undo.disabled = !draft || !draft.length;
@@ -103,7 +103,7 @@ export function analysisPanel(panel, cameraId) {
       name.addEventListener("focus", () => { selected = i; draw(); });
       if (!manage) { name.disabled = true; kind.disabled = true; }
       return el("li", {"data-zone": i, class: z.kind}, name, kind,
-        el("span", {class: "hint"}, `${z.points.length} ${t("an.points")}`),
+        el("span", {class: "hint"}, tn("an.points_n", z.points.length)),
         manage ? el("button", {type: "button", class: "danger", "data-act": "delete-zone", onclick: () => {
           zones.splice(i, 1);
           selected = null;
