@@ -4,11 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= demo-data
 PORT ?= 8080
-SYSTEM_PACKAGES := ffmpeg chromium fonts-dejavu-core poppler-utils
+SYSTEM_PACKAGES := ffmpeg chromium fonts-dejavu-core poppler-utils nginx libnginx-mod-rtmp python3-gi \
+	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	postgresql-15 postgresql-client-15 nats-server mosquitto prometheus wrk
 
 .PHONY: demo test system venv web-assets lint clean
 
-# Debian packages: ffmpeg/ffprobe for media, chromium for browser tests, fonts and poppler for PDF checks.
+# Debian packages: ffmpeg/ffprobe for media, chromium for browser tests, fonts and poppler for PDF checks; nginx with
+# its RTMP module and GStreamer's RTSP server (run by Debian's python3 with gi) for cameras that push from behind NAT;
+# PostgreSQL's client (pg_dump/pg_restore for `kuzet backup`, the server's major version) and server binaries, nats-server
+# and mosquitto (the suite starts throw-away ones when none is running); prometheus for `promtool check rules`.
+# wrk, the load generator of `kuzet bench api`.
 system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

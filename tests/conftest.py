@@ -2,7 +2,9 @@
 
 Every test that touches the database runs twice: on the embedded default (SQLite) and on PostgreSQL. Each
 PostgreSQL test gets a schema of its own in the ``test`` database, so runs never see each other's rows.
-Set ``KUZET_REQUIRE_SERVICES=1`` (CI does) to fail instead of skip when PostgreSQL or NATS is unreachable.
+Where no PostgreSQL, NATS or MQTT server runs (and no ``KUZET_TEST_*`` URL names one), the session starts
+throw-away ones and stops them at the end (tests/services_support.py). Set ``KUZET_REQUIRE_SERVICES=1`` (CI does) to
+fail instead of skip when a service is still unreachable.
 """
 
 from __future__ import annotations
@@ -22,6 +24,35 @@ PG_URL = os.environ.get("KUZET_TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 NATS_URL = os.environ.get("KUZET_TEST_NATS_URL", "nats://127.0.0.1:4222")
 REQUIRE_SERVICES = os.environ.get("KUZET_REQUIRE_SERVICES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
+# Every installation the suite makes refuses database calls on an event loop's thread (KUZET_TEST_LOOP_GUARD=0: off).
+LOOP_GUARD = os.environ.get("KUZET_TEST_LOOP_GUARD", "1") != "0"
+_services = None  # tests/services_support.TestServices of this session
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Find or start PostgreSQL, NATS and MQTT before any test module reads PG_URL / NATS_URL."""
+    global PG_URL, NATS_URL, _services
+    from tests.services_support import provide
+
+    _services = provide()
+    PG_URL = _services.urls.get("KUZET_TEST_POSTGRES_URL", PG_URL)
+    NATS_URL = _services.urls.get("KUZET_TEST_NATS_URL", NATS_URL)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _services is not None:
+        _services.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return _services.header() if _services is not None else []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    if _services is not None and _services.missing:
+        for line in _services.header():
+            if line.startswith("!!!"):
+                terminalreporter.write_line(line, red=True, bold=True)
 
 
 def _unavailable(what: str, exc: Exception) -> None:
@@ -49,7 +80,8 @@ class PostgresSchema:
         self.engine.dispose()
 
 
-def make_installation(backend: str, data_dir: Path) -> tuple[Installation, PostgresSchema | None]:
+def make_installation(backend: str, data_dir: Path,
+                      kind: type[Installation] = Installation) -> tuple[Installation, PostgresSchema | None]:
     schema = None
     env = {"KUZET_DATA_DIR": str(data_dir)}
     if backend == "postgresql":
@@ -59,8 +91,12 @@ def make_installation(backend: str, data_dir: Path) -> tuple[Installation, Postg
             _unavailable("PostgreSQL", exc)
         env["KUZET_DATABASE_URL"] = schema.url
     settings = load_settings(environ=env)
-    inst = Installation.open(settings=settings)
+    inst = kind.open(settings=settings)
     inst.init()
+    if LOOP_GUARD:
+        from kuzet.store.db import forbid_on_event_loop
+
+        forbid_on_event_loop(inst.db.engine)  # no database call on a running event loop's thread (issue 16)
     return inst, schema
 
 
@@ -90,10 +126,12 @@ def client(inst: Installation) -> Iterator[TestClient]:
 def demo_inst(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     """An installation holding the demo city, shared by the tests of one module (read-mostly tests)."""
     from kuzet.services.demo import seed_demo_city
+    from tests.demo_support import DemoInstallation
 
-    installation, schema = make_installation(request.param, tmp_path_factory.mktemp("demo") / "data")
+    installation, schema = make_installation(request.param, tmp_path_factory.mktemp("demo") / "data",
+                                             DemoInstallation)
     with installation.db.session() as session:
-        installation.extras["city"] = seed_demo_city(session, installation.keys)
+        installation.city = seed_demo_city(session, installation.keys)
     yield installation
     installation.close()
     if schema:

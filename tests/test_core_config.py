@@ -47,3 +47,32 @@ def test_init_writes_config_keys_schema_and_never_overwrites(tmp_path: Path) -> 
     from kuzet.store.schema import current_revision, head_revision
 
     assert current_revision(inst.db) == head_revision()
+
+
+def test_installation_files_are_owner_only_and_loose_ones_are_named(inst: Installation) -> None:
+    import stat
+
+    from sqlalchemy import text
+
+    from kuzet.store.db import sqlite_file
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    data = inst.settings.data_dir
+    assert mode(data) == 0o700 and mode(inst.keys.dir) == 0o700 and mode(data / "kuzet.toml") == 0o600
+    assert all(mode(key) == 0o600 for key in inst.keys.dir.iterdir() if key.suffix != ".pub")
+    db_file = sqlite_file(inst.settings.db_url)
+    if db_file is not None:
+        with inst.db.engine.connect() as conn:  # while a connection is open SQLite keeps its -wal and -shm files
+            conn.execute(text("CREATE TABLE IF NOT EXISTS mode_probe (x INTEGER)"))
+            conn.commit()
+            for name in ("kuzet.db", "kuzet.db-wal", "kuzet.db-shm"):
+                assert mode(data / name) == 0o600, name
+    assert inst.insecure_files() == []
+    (data / "kuzet.toml").chmod(0o644)
+    data.chmod(0o755)
+    loose = {f.path: f for f in inst.insecure_files()}
+    assert set(loose) == {data, data / "kuzet.toml"}
+    assert str(loose[data / "kuzet.toml"]).endswith(f"0644; run: chmod 600 {data / 'kuzet.toml'}")
+    assert "chmod 700" in str(loose[data])

@@ -20,6 +20,7 @@ from kuzet.services.crime.dynamics import report
 from kuzet.services.crime.importing import ImportRejected, import_offences, import_population
 from kuzet.services.crime.press import press_release
 from kuzet.store.models.crime import Offence
+from kuzet.web import i18n
 from tests.conftest import login
 
 HEADER = ["id", "registered_at", "committed_at", "article", "gravity", "offence_type", "place_type", "district",
@@ -97,7 +98,7 @@ def test_report_reproduces_a_press_release_to_the_decimal(inst: Installation, tm
     assert rep["total"] == {"current": 975, "previous": 1000, "change": -25, "change_pct": -2.5}
     assert rep["grave_and_especially_grave"]["change_pct"] == -25.0
     assert rep["rate_per_10k"] == 32.0
-    ru, kk, en = (press_release(rep, lang) for lang in ("ru", "kk", "en"))
+    ru, kk, en = (press_release(rep, lang, i18n) for lang in ("ru", "kk", "en"))
     assert "снизилось на 2,5 %" in ru and "32 на 10 тысяч населения" in ru and "по республике — 57" in ru
     assert "2,5 %-ға азайды" in kk and "10 мың тұрғынға шаққанда 32" in kk
     assert "fell by 2.5%" in en and "32 per 10,000 residents" in en
@@ -116,7 +117,12 @@ def test_wdq_wdd_res_against_hand_computed_values() -> None:
     d = fx.wdd(t, c, b, c)
     assert d["wdd"] == -28 and d["variance"] == 2312
     assert d["z"] == pytest.approx(-28 / math.sqrt(2312), abs=1e-4) and not d["significant"]
-    assert "not statistically significant" in fx.verdict(res, d) and "cannot rule out" in fx.verdict(res, d)
+    result = {"res": res, "wdd": d}
+    assert fx.verdict_code(res, d) == "not_significant"
+    assert "not statistically significant" in fx.verdict(result, "en", i18n)
+    assert "cannot rule out" in fx.verdict(result, "en", i18n)
+    assert "статистически не значимо" in fx.verdict(result, "ru", i18n)
+    assert "маңызды емес" in fx.verdict(result, "kk", i18n)
     assert fx.wdq(fx.Counts(10, 12), b, c)["wdq"] is None  # no success: not interpreted
 
 
@@ -205,7 +211,7 @@ def test_api_scopes_by_role(demo_inst: Installation, demo_client: TestClient, tm
     with demo_inst.db.session() as s:
         empty = (s.scalar(select(func.count()).select_from(Offence)) or 0) == 0
     if empty:
-        seed(demo_inst, demo_inst.extras["city"])
+        seed(demo_inst, demo_inst.city)
     params = {"from": "2025-01-01", "to": "2025-06-30"}
     analyst = demo_client.get("/api/v1/crime/report", params=params, headers=login(demo_client, "analyst"))
     assert analyst.status_code == 200 and analyst.json()["total"]["current"] > 100
@@ -216,6 +222,9 @@ def test_api_scopes_by_role(demo_inst: Installation, demo_client: TestClient, tm
                            headers=login(demo_client, "duty1")).status_code == 404
     assert demo_client.get("/api/v1/crime/report", params=params,
                            headers=login(demo_client, "resident1")).status_code == 404
+    # the Operational Control Centre watches the whole city: every district, as the analyst sees it
+    centre = demo_client.get("/api/v1/crime/report", params=params, headers=login(demo_client, "center")).json()
+    assert len(centre["by"]["district"]) == 2 and centre["total"] == analyst.json()["total"]
     hot = demo_client.get("/api/v1/crime/hotspots", params={**params, "later_from": "2025-07-01",
                                                             "later_to": "2025-12-31", "permutations": 99},
                           headers=login(demo_client, "analyst")).json()

@@ -31,7 +31,9 @@ JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # a tiny, 
 def observe(inst: Installation, camera_id: int, kind: str = "motion", start: datetime | None = None,
             seconds: float = 3.0, key: str | None = None, **fields) -> list[tuple[str, dict]]:
     """One detection from start to end, stored by the analysis service's own code; returns its bus messages."""
-    service = inst.extras.setdefault("test_analysis", AnalysisService(inst))
+    if inst.running.analysis is None:  # the analysis service of this process, not started: its code only
+        inst.running.analysis = AnalysisService(inst)
+    service = inst.running.analysis
     service._rule_cache = None  # rules were just changed through the API; the running service re-reads them in 5 s
     start = start or utcnow()
     key = key or f"{kind}-{start.timestamp()}"
@@ -42,15 +44,16 @@ def observe(inst: Installation, camera_id: int, kind: str = "motion", start: dat
 
 
 def org_id(inst: Installation, key: str) -> int:
-    return inst.extras["city"].organisations[key]
+    return inst.city.organisations[key]
 
 
 def cam(inst: Installation, slug: str) -> int:
-    return inst.extras["city"].cameras[slug]
+    return inst.city.cameras[slug]
 
 
 def alarms_of(inst: Installation, messages: list[tuple[str, dict]]) -> list[dict]:
-    return [p["alarm"] for s, p in messages if s.startswith("kuzet.alarm.")]
+    """The alarms the messages raised (a repeat of an open alarm is a ``repeated`` message)."""
+    return [p["alarm"] for s, p in messages if s.startswith("kuzet.alarm.") and p["type"] == "raised"]
 
 
 # --- schedules (pure) -------------------------------------------------------------------------------------------
@@ -122,9 +125,11 @@ def test_platform_rule_goes_to_every_responding_organisation_of_the_camera(demo_
     with demo_inst.db.session() as session:
         kinds = {o.kind for o in session.scalars(select(Organisation).where(Organisation.id.in_(expected)))}
     assert kinds == {"police_duty_unit", "control_centre", "security_firm"}
-    demo_client.post(f"/api/v1/alarms/{raised[0]['id']}/acknowledge", headers=login(demo_client, "duty1"))
+    # closed, so the next interval raises a new alarm rather than repeating this one
+    demo_client.post(f"/api/v1/alarms/{raised[0]['id']}/dismiss", headers=login(demo_client, "duty1"),
+                     json={"reason": "проверено"})
     # a long motion interval raises once per rule, not once per update
-    service = demo_inst.extras["test_analysis"]
+    service = demo_inst.running.analysis
     start = utcnow()
     first = service._persist(Observation(yard1, "motion", "start", "long", start))
     again = service._persist(Observation(yard1, "motion", "update", "long", start, end=start + timedelta(seconds=5)))
@@ -134,7 +139,7 @@ def test_platform_rule_goes_to_every_responding_organisation_of_the_camera(demo_
 
 def test_rule_on_a_place_covers_its_cameras_and_zones_filter(demo_inst: Installation,
                                                             demo_client: TestClient) -> None:
-    city = demo_inst.extras["city"]
+    city = demo_inst.city
     duty2 = login(demo_client, "duty2")
     school = city.schools[1]  # school No. 12, district 2
     rule = demo_client.post("/api/v1/alarm-rules", headers=duty2, json={
@@ -215,7 +220,7 @@ def test_event_search_by_plate_prefix_fuzzy_place_and_visibility(demo_inst: Inst
     assert [e["plate"] for e in fuzzy["items"]] == ["901QWE17"]
     # district 1 cannot see district 2's road camera
     assert demo_client.get("/api/v1/events", headers=duty1, params={"plate": "901"}).json()["total"] == 0
-    district2 = demo_inst.extras["city"].districts[1]
+    district2 = demo_inst.city.districts[1]
     in_place = demo_client.get("/api/v1/events", headers=duty2, params={"place": district2, "kind": "plate"}).json()
     assert "901QWE17" in [e["plate"] for e in in_place["items"]]
     event = by_prefix["items"][0]
@@ -231,8 +236,9 @@ def test_alarm_handling_states_and_false_alarm_reason(demo_inst: Installation, d
     demo_client.post("/api/v1/alarm-rules", headers=admin, json={
         "name": "Перекрёсток: движение", "camera_id": street, "event_kind": "motion"})
     first = alarms_of(demo_inst, observe(demo_inst, street))[0]
-    # while it waits unhandled, more motion on the camera raises nothing new
+    # while it waits unhandled, more motion on the camera raises nothing new: it counts as a repeat of it
     assert alarms_of(demo_inst, observe(demo_inst, street)) == []
+    assert demo_client.get(f"/api/v1/alarms/{first['id']}", headers=duty1).json()["occurrences"] == 2
     assert demo_client.post(f"/api/v1/alarms/{first['id']}/dismiss", headers=duty1,
                             json={"reason": ""}).status_code == 422
     r = demo_client.post(f"/api/v1/alarms/{first['id']}/dismiss", headers=duty1, json={"reason": "ветер, листва"})
@@ -259,6 +265,10 @@ def test_incident_dispatch_crew_reports_and_kpis(demo_inst: Installation, demo_c
     assert incident["status"] == "open" and incident["offence_type"] == "theft"
     assert incident["cameras"][0]["camera_id"] == yard and incident["alarms"][0]["id"] == alarm["id"]
     assert demo_client.get(f"/api/v1/alarms/{alarm['id']}", headers=duty1).json()["state"] == "incident"
+    # an alarm already in an incident cannot open another one, however often it is named
+    again = demo_client.post("/api/v1/incidents", headers=duty1,
+                             json={"offence_type": "theft", "alarm_ids": [alarm["id"], alarm["id"]]})
+    assert again.status_code == 422 and "already" in again.json()["error"]["message"], again.text
     # responders duty1 may send: district 1's crew
     crews = demo_client.get(f"/api/v1/incidents/{incident['id']}/responders", headers=duty1).json()["items"]
     responder_id = next(c["id"] for c in crews if c["username"] == "responder1")
@@ -389,7 +399,7 @@ def test_event_pictures_are_audited_and_pruned_with_their_files(demo_inst: Insta
 
 def test_alarm_routes_never_name_organisations_without_a_grant(demo_inst: Installation) -> None:
     with demo_inst.db.session() as session:
-        telecom = demo_inst.extras["city"].organisations["telecom"]
+        telecom = demo_inst.city.organisations["telecom"]
         assert session.scalar(select(AlarmRoute).where(AlarmRoute.organisation_id == telecom)) is None
         responders = session.scalars(select(User).where(User.role == "responder")).all()
         assert responders  # the demo has a crew to dispatch

@@ -35,7 +35,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object
         pytest.skip("the analysis pipeline is not installed")
     sim = ThreadedSim(1)
     inst = streaming_demo(tmp_path_factory.mktemp("operations") / "data", sim, live=("b1yard",))
-    city = inst.extras["city"]
+    city = inst.city
     inst.close()
     env = {"KUZET_RECORDER__FILE_SECONDS": "5", "KUZET_RECORDER__FRAGMENT_SECONDS": "0.5",
            "KUZET_STORAGE__MIN_FREE_BYTES": "0", "KUZET_OPERATIONS__WORKERS": "1"}
@@ -175,9 +175,10 @@ def test_event_search_opens_the_archive_at_the_event(site) -> None:  # noqa: ANN
         page.goto(f"{base}/events")
         page.select_option("#event-form select[name=camera]", str(yard))
         page.select_option("#event-form select[name=kind]", "motion")
-        page.evaluate("""() => { const d = new Date(Date.now() - 15000), p = (n) => String(n).padStart(2, "0");
-            document.querySelector("#event-form input[name=end]").value = `${d.getFullYear()}-${p(d.getMonth() + 1)}-`
-              + `${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }""")
+        # the form's times are wall-clock values in the installation's zone (docs/time.md), not the browser's
+        page.evaluate("""async () => { const {zonedInput} = await import("/static/js/zone.js");
+            const end = document.querySelector("#event-form input[name=end]");
+            end.value = zonedInput(new Date(Date.now() - 15000)); }""")
         page.click("#event-form button[type=submit]")
         page.wait_for_selector("#events tbody tr[data-event]")
         first = page.locator("#events tbody tr[data-event]").first

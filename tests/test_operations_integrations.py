@@ -28,7 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kuzet.installation import Installation
+from kuzet.installation import Installation, Running
 from kuzet.services import accounts
 from kuzet.services.audit import SYSTEM
 from kuzet.services.operations import webhooks
@@ -97,6 +97,13 @@ class Receiver:
 
 
 @pytest.fixture
+def inst(inst: Installation) -> Installation:
+    """The installation of these tests: its webhooks may deliver to the local test receivers (127.0.0.1)."""
+    inst.settings.security.webhook_allowed_networks = ["127.0.0.1/32"]
+    return inst
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server
@@ -129,10 +136,26 @@ def _orgs(inst: Installation, *names: str) -> list[int]:
                 for name in names]
 
 
+def _camera_seen_by(inst: Installation, organisation_id: int, rights: list[str]) -> int:
+    """A camera on which ``organisation_id`` holds ``rights``: webhooks get what GET /alarms, /events would show."""
+    from kuzet.services.cameras import create_camera
+    from kuzet.services.grants import create_grant
+    from kuzet.services.places import create_place
+
+    with inst.db.session() as session:
+        place = create_place(session, SYSTEM, "district", f"district {uuid.uuid4().hex[:6]}")
+        camera = create_camera(session, SYSTEM, inst.keys, name="yard", place_id=place.id,
+                               main_url="rtsp://127.0.0.1:9/none")
+        create_grant(session, SYSTEM, organisation_id=organisation_id, place_id=place.id, rights=rights,
+                     legal_basis="test agreement")
+        return camera.id
+
+
 def _hook(inst: Installation, url: str, organisation_id: int | None, topics: str = "*") -> tuple[int, str]:
     with inst.db.session() as session:
         hook, secret = webhooks.create_webhook(session, SYSTEM, inst.keys, name="test", url=url,
-                                               organisation_id=organisation_id, topics=topics)
+                                               organisation_id=organisation_id, topics=topics,
+                                               networks=inst.settings.security.webhook_allowed_networks)
         return hook.id, secret
 
 
@@ -147,7 +170,7 @@ def _run_service(inst: Installation, bus_url: str, scenario: Callable[[Bus, webh
                  **options: Any) -> None:
     async def main() -> None:
         bus = await _connect(bus_url)
-        inst.extras["bus"] = bus
+        inst.running.bus = bus
         service = webhooks.WebhookService(inst, **options)
         await service.start()
         try:
@@ -155,7 +178,7 @@ def _run_service(inst: Installation, bus_url: str, scenario: Callable[[Bus, webh
         finally:
             await service.stop()
             await bus.close()
-            inst.extras.pop("bus", None)
+            inst.running.bus = None
 
     asyncio.run(main())
 
@@ -214,6 +237,7 @@ def test_webhook_retries_until_delivered_signed_and_only_to_its_organisation(
         inst: Installation, receiver: Receiver, bus_url: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     org_a, org_b = _orgs(inst, "A", "B")
+    camera_a = _camera_seen_by(inst, org_a, ["view_live"])
     hook_a, secret_a = _hook(inst, receiver.url("/a"), org_a, "alarm.*")
     hook_b, _ = _hook(inst, receiver.url("/b"), org_b)
     hook_all, secret_all = _hook(inst, receiver.url("/all"), None, "alarm.raised")
@@ -222,8 +246,12 @@ def test_webhook_retries_until_delivered_signed_and_only_to_its_organisation(
     alarm_id = secrets.randbelow(10**9) + 10**9
 
     async def scenario(bus: Bus, service: webhooks.WebhookService) -> None:
-        alarm = {"id": alarm_id, "camera_id": 3, "title": "Человек во дворе", "priority": "high", "marker": marker}
+        alarm = {"id": alarm_id, "camera": {"id": camera_a}, "title": "Человек во дворе", "priority": "high",
+                 "marker": marker}
         await bus.publish(alarm_subject(alarm_id), {"type": "raised", "alarm": alarm, "organisations": [org_a]})
+        # Routed to B too, but B holds no view_live on the camera: as GET /alarms, B's webhook never gets it.
+        await bus.publish(alarm_subject(alarm_id + 1), {"type": "raised", "alarm": {**alarm, "id": alarm_id + 1},
+                                                        "organisations": [org_b]})
         # An incident of organisation B only: A's webhook must not get it, B's does (topics "*").
         await bus.publish(incident_subject(alarm_id), {"type": "created", "incident": {"id": alarm_id, "m": marker},
                                                        "organisations": [org_b]})
@@ -255,7 +283,10 @@ def test_webhook_retries_until_delivered_signed_and_only_to_its_organisation(
     # Organisation B's webhook got only B's incident; the platform-wide one the alarm (its topic), with organisations.
     assert [json.loads(r["body"])["topic"] for r in receiver.got("/b", marker)] == ["incident.created"]
     assert [d.topic for d in _deliveries(inst, hook_b, marker)] == ["incident.created"]
-    [everything] = receiver.got("/all", marker)
+    # The platform-wide one gets both alarms (a platform admin sees every alarm).
+    both = receiver.got("/all", marker)
+    assert sorted(json.loads(r["body"])["data"]["alarm"]["id"] for r in both) == [alarm_id, alarm_id + 1]
+    [everything] = [r for r in both if json.loads(r["body"])["data"]["alarm"]["id"] == alarm_id]
     assert webhooks.verify(secret_all, everything["headers"]["X-Kuzet-Timestamp"], everything["body"],
                            everything["headers"]["X-Kuzet-Signature"])
     assert json.loads(everything["body"])["data"]["organisations"] == [org_a]
@@ -267,6 +298,7 @@ def test_webhook_retries_until_delivered_signed_and_only_to_its_organisation(
 def test_pending_deliveries_survive_a_restart_and_a_dead_receiver_holds_back_no_one(
         inst: Installation, receiver: Receiver, bus_url: str) -> None:
     org = _orgs(inst, "C")[0]
+    camera = _camera_seen_by(inst, org, ["view_live", "view_archive"])
     slow, _ = _hook(inst, receiver.url("/slow"), org)
     fine, _ = _hook(inst, receiver.url("/fine"), org)
     receiver.plan["/slow"] = [("slow", 1.5)]  # longer than the service's timeout: every attempt fails
@@ -274,7 +306,7 @@ def test_pending_deliveries_survive_a_restart_and_a_dead_receiver_holds_back_no_
     # Rows queued before the service starts, as a stopped server leaves them.
     with inst.db.session() as session:
         for n in range(3):
-            webhooks.enqueue(session, event_subject(5), {"type": "new", "event": {"id": n, "m": marker},
+            webhooks.enqueue(session, event_subject(camera), {"type": "new", "event": {"id": n, "m": marker},
                                                          "organisations": [org]})
 
     async def scenario(bus: Bus, service: webhooks.WebhookService) -> None:
@@ -301,14 +333,17 @@ def test_pending_deliveries_survive_a_restart_and_a_dead_receiver_holds_back_no_
 
 def test_webhook_of_a_disabled_or_deleted_hook_gets_nothing(inst: Installation) -> None:
     org = _orgs(inst, "D")[0]
+    camera = _camera_seen_by(inst, org, ["view_live"])
     off, _ = _hook(inst, "http://127.0.0.1:9/off", org)
     with inst.db.session() as session:
         webhooks.update_webhook(session, SYSTEM, inst.keys, session.get(Webhook, off), enabled=False)
-        message = {"type": "raised", "alarm": {}, "organisations": [org]}
+        message = {"type": "raised", "alarm": {"camera": {"id": camera}}, "organisations": [org]}
         assert webhooks.enqueue(session, alarm_subject(1), message) == []
         assert webhooks.enqueue(session, "kuzet.camera.1.health", {"type": "x", "organisations": [org]}) == []
         webhooks.update_webhook(session, SYSTEM, inst.keys, session.get(Webhook, off), enabled=True)
-        assert len(webhooks.enqueue(session, alarm_subject(1), {"type": "raised", "organisations": [org]})) == 1
+        assert len(webhooks.enqueue(session, alarm_subject(1), message)) == 1
+        # An alarm on a camera the organisation does not watch live, or on no camera, reaches no organisation hook.
+        assert webhooks.enqueue(session, alarm_subject(2), {"type": "raised", "organisations": [org]}) == []
         webhooks.delete_webhook(session, SYSTEM, session.get(Webhook, off))
     assert _deliveries(inst, off) == []
 
@@ -317,7 +352,8 @@ def test_webhook_of_a_disabled_or_deleted_hook_gets_nothing(inst: Installation) 
 
 
 def _mqtt_inst(bus: Bus, url: str | None) -> Installation:
-    return SimpleNamespace(settings=SimpleNamespace(mqtt_url=url), extras={"bus": bus})  # type: ignore[return-value]
+    settings = SimpleNamespace(mqtt_url=url, mqtt_organisation=None)
+    return SimpleNamespace(settings=settings, running=Running(bus=bus))  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("bus_url", BUSES)
@@ -471,7 +507,7 @@ def test_webhooks_api_access_secret_and_delivery_log(inst: Installation, client:
                 {"secret": "short"}):
         response = client.post(api, json={"name": "bad", "url": receiver.url("/x"), **bad}, headers=h["adm_a"])
         assert response.status_code == 422, bad
-        assert set(response.json()["error"]) == {"code", "message"}
+        assert set(response.json()["error"]) == {"code", "message", "key", "params"}
 
     # The secret is never returned again, nor anywhere else.
     assert "secret" not in client.get(f"{api}/{hook_a}", headers=h["adm_a"]).json()

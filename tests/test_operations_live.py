@@ -65,7 +65,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def test_motion_becomes_events_on_the_timeline(served) -> None:  # noqa: ANN001
     inst, client = served
-    yard = inst.extras["city"].cameras["b1yard"]
+    yard = inst.city.cameras["b1yard"]
     duty1 = login(client, "duty1")
 
     def motion_events() -> list:
@@ -92,7 +92,7 @@ def test_motion_becomes_events_on_the_timeline(served) -> None:  # noqa: ANN001
 
 def test_a_rules_alarm_is_pushed_to_its_unit_and_not_to_the_other(served) -> None:  # noqa: ANN001
     inst, client = served
-    city = inst.extras["city"]
+    city = inst.city
     yard1, yard3 = city.cameras["b1yard"], city.cameras["b3yard"]
     duty1, duty2 = login(client, "duty1"), login(client, "duty2")
     for headers, camera in ((duty1, yard1), (duty2, yard3)):
@@ -111,7 +111,7 @@ def test_a_rules_alarm_is_pushed_to_its_unit_and_not_to_the_other(served) -> Non
                 break
         assert got is not None, "no alarm pushed to duty1"
         # duty1's socket only ever carries duty1's alarms
-        assert got["camera"]["id"] == yard1 and inst.extras["city"].organisations["duty1"] in got["organisations"]
+        assert got["camera"]["id"] == yard1 and inst.city.organisations["duty1"] in got["organisations"]
         r = client.post(f"/api/v1/alarms/{got['id']}/acknowledge", headers=duty1)
         assert r.status_code == 200
         while True:
@@ -145,7 +145,7 @@ def test_a_wanted_plate_on_a_road_camera_alarms_its_district_not_the_other(road)
     from kuzet.services.simulator.scenes import DEMO_PLATE
 
     inst, client = road
-    city = inst.extras["city"]
+    city = inst.city
     center, duty1, duty2 = login(client, "center"), login(client, "duty1"), login(client, "duty2")
     hot = client.post("/api/v1/hotlists", headers=center,
                       json={"name": "Угон (тест)", "kind": "stolen", "priority": "critical"}).json()

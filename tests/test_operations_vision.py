@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kuzet.services.operations.bench_motion import fmp4_fragments, run_motion_benchmark, wall_fragments
+from kuzet.bench.motion import fmp4_fragments, run_motion_benchmark, wall_fragments
 from kuzet.services.operations.decode import DecodeError, FragmentDecoder, luma
 from kuzet.services.operations.motion import MotionDetector, MotionIntervals, Zone
 from kuzet.services.operations.objects import (

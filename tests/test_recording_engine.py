@@ -15,7 +15,7 @@ from sqlalchemy import select
 from kuzet.config import load_settings
 from kuzet.installation import Installation
 from kuzet.services.audit import SYSTEM
-from kuzet.services.cameras import create_camera
+from kuzet.services.cameras import allowed_schemes, create_camera
 from kuzet.services.places import create_place
 from kuzet.services.recording.archive import plan_window, timeline, window_fmp4
 from kuzet.services.recording.index import scan_file
@@ -50,7 +50,8 @@ def _installation(tmp_path: Path, backend: str = "sqlite", **extra: str) -> Inst
 def _cameras(inst: Installation, urls: list[str]) -> list[int]:
     with inst.db.session() as s:
         place = create_place(s, SYSTEM, "district", "D")
-        return [create_camera(s, SYSTEM, inst.keys, name=f"cam{i}", place_id=place.id, main_url=u).id
+        return [create_camera(s, SYSTEM, inst.keys, name=f"cam{i}", place_id=place.id, main_url=u,
+                              url_schemes=allowed_schemes(inst.settings)).id
                 for i, u in enumerate(urls)]
 
 
@@ -281,6 +282,8 @@ def test_h265_camera_is_recorded_as_it_is(tmp_path: Path) -> None:
     if made.returncode != 0:
         pytest.skip("this ffmpeg has no libx265")
     inst = _installation(tmp_path)
+    # A local file as a camera: only where the installation allows the file: scheme (tests, demos).
+    inst.settings.security.camera_url_schemes.append("file")
     (cam,) = _cameras(inst, [f"file://{source}"])
 
     async def scenario() -> dict:

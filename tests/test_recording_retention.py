@@ -99,7 +99,7 @@ def test_full_volume_keeps_recording_by_deleting_oldest(tmp_path: Path) -> None:
 
     async def scenario() -> dict:
         recorder = Recorder(inst.settings, inst.db, inst.keys)
-        inst.extras["recorder"] = recorder
+        inst.running.recorder = recorder
         await recorder.start()
         retention = RetentionService(inst, interval=1.0)
         await retention.start()
@@ -124,7 +124,7 @@ def test_full_volume_keeps_recording_by_deleting_oldest(tmp_path: Path) -> None:
 
 
 def test_timeline_and_health_api_follow_grants(demo_inst: Installation, demo_client: TestClient) -> None:
-    city = demo_inst.extras["city"]
+    city = demo_inst.city
     own, other = city.cameras["b1e1"], city.cameras["b3e1"]
     now = utcnow()
     with demo_inst.db.session() as s:
@@ -145,7 +145,10 @@ def test_timeline_and_health_api_follow_grants(demo_inst: Installation, demo_cli
     naive = demo_client.get(f"/api/v1/cameras/{own}/timeline", params={"start": "2025-01-01T00:00:00"},
                             headers=headers)
     assert naive.status_code == 422 and "timezone" in naive.json()["error"]["message"]
-    assert demo_client.get("/metrics").status_code == 200
+    # /metrics answers loopback clients when no metrics token is set (docs/access.md).
+    with TestClient(demo_client.app, client=("127.0.0.1", 50000)) as local:
+        assert local.get("/metrics").status_code == 200
+    assert demo_client.get("/metrics").status_code == 404
     report = demo_client.get("/api/v1/storage", headers=login(demo_client, "admin")).json()
     mine = next(c for c in report["cameras"] if c["camera_id"] == own)
     assert mine["files"] >= 3 and mine["required_days"] == 30 and mine["meets_requirement"] is False

@@ -19,7 +19,7 @@ from tests.conftest import login
 
 @pytest.fixture(scope="module")
 def yards(demo_inst: Installation) -> dict:
-    seed(demo_inst, demo_inst.extras["city"])
+    seed(demo_inst, demo_inst.city)
     with demo_inst.db.session() as s:
         rows = s.scalars(select(SafeYard).order_by(SafeYard.id)).all()
         return {"d1": rows[0].id, "d2": rows[2].id}
@@ -48,6 +48,9 @@ def test_need_to_know_and_every_read_audited(demo_client: TestClient, yards: dic
     names = [p.get("name") for p in people.json()]
     assert any(n and "(демо)" in n for n in names)
     assert demo_client.get(f"/api/v1/safe-yards/{d1}/people", headers=inspector).status_code == 422  # no purpose
+    for blank in ("   ", "\x00\x01\x02\x03", " \t\n "):  # not a purpose anyone can read in the audit log
+        assert demo_client.get(f"/api/v1/safe-yards/{d1}/people", params={"purpose": blank},
+                               headers=inspector).status_code == 422
     for username in ("resident1", "analyst", "duty1", "inspector2"):
         response = demo_client.get(f"/api/v1/safe-yards/{d1}/people", params={"purpose": "любопытство"},
                                    headers=login(demo_client, username))
@@ -171,8 +174,8 @@ def test_dashboard_and_erasure(demo_client: TestClient, yards: dict) -> None:
     people = demo_client.get(f"/api/v1/safe-yards/{yards['d1']}/people", params={"purpose": "запрос субъекта"},
                              headers=headers).json()
     resident = next(p for p in people if p["category"] == "resident")
-    mine = demo_client.get(f"/api/v1/safe-yards/subject-access/{resident['iin']}", params={"purpose": "запрос"},
-                           headers=headers).json()
+    mine = demo_client.post("/api/v1/safe-yards/subject-access", json={"iin": resident["iin"], "purpose": "запрос"},
+                            headers=headers).json()
     assert [r["name"] for r in mine] == [resident["name"]]
     gone = demo_client.delete(f"/api/v1/safe-yards/{yards['d1']}/people/{resident['id']}",
                               params={"basis": "заявление об удалении № 5"}, headers=headers)
@@ -211,7 +214,7 @@ def test_dashboard_counts_incidents_around_a_yard_before_and_after_joining(demo_
 def test_crime_effect_of_safe_yards_joining(demo_inst: Installation, demo_client: TestClient, yards: dict) -> None:
     from kuzet.services.crime.demo import seed as seed_crime
 
-    seed_crime(demo_inst, demo_inst.extras["city"])
+    seed_crime(demo_inst, demo_inst.city)
     effect = demo_client.get("/api/v1/crime/effect", params={"installed_from": "2024-01-01",
                                                              "installed_to": "2025-12-31",
                                                              "intervention": "safe_yards", "radius": 200},

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,9 +34,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Installat
     sim = ThreadedSim(4)
     inst = streaming_demo(tmp_path_factory.mktemp("watching") / "data", sim)
     with TestClient(create_app(inst, run_services=True)) as client:
-        recorder = inst.extras["recorder"]
+        recorder = inst.running.recorder
         deadline = time.time() + 40
-        live = [inst.extras["city"].cameras[s] for s in ("b1e1", "b1yard", "b3e1", "d1street1")]
+        live = [inst.city.cameras[s] for s in ("b1e1", "b1yard", "b3e1", "d1street1")]
         while time.time() < deadline and not all((recorder.health(c) or {}).get("state") == "recording"
                                                  for c in live):
             time.sleep(0.3)
@@ -46,7 +47,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Installat
 
 
 def _cam(inst: Installation, slug: str) -> int:
-    return inst.extras["city"].cameras[slug]
+    return inst.city.cameras[slug]
 
 
 def test_live_websocket_gives_init_and_fragments_to_granted_users_only(served) -> None:  # noqa: ANN001
@@ -143,7 +144,9 @@ def _wait_export(client: TestClient, export_id: str, headers: dict) -> dict:
 
 def _verify(bundle: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kuzet.cli.main", "export", "verify", str(bundle), *extra],
-                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200",
+                               "PYTHONPATH": os.environ.get("PYTHONPATH", "")})  # the code under test
 
 
 def _rewrite(bundle: Path, target: Path, member_suffix: str, offset: int) -> None:
@@ -221,3 +224,146 @@ def test_codec_strings_for_media_source_extensions() -> None:
     avc = b"\x00\x00\x00\x10avcC\x01\x4d\x40\x1f\xff"
     assert codec_string(b"....moov" + avc) == "avc1.4d401f"
     assert codec_string(b"....moov....hvcC\x01").startswith("hvc1.")
+
+
+def _views(client: TestClient, camera: int, action: str, since_seq: int) -> list[dict]:
+    items = client.get("/api/v1/audit", params={"camera": camera, "action": action, "limit": 200},
+                       headers=login(client, "auditor")).json()["items"]
+    return [r for r in items if r["seq"] > since_seq]
+
+
+def _last_seq(client: TestClient) -> int:
+    return client.get("/api/v1/audit", params={"limit": 1}, headers=login(client, "auditor")).json()["items"][0]["seq"]
+
+
+def test_every_hls_viewer_and_every_archive_file_is_an_audit_record(served) -> None:  # noqa: ANN001
+    """One record per viewing session — per token, not per process — however many requests a player makes."""
+    inst, client = served
+    cam = _cam(inst, "d1street1")
+    since = _last_seq(client)
+    tokens = {who: client.post("/api/v1/auth/tokens", json={"name": "player"}, headers=login(client, who)).json()
+              ["token"] for who in ("center", "duty1")}
+    for _ in range(3):
+        for token in tokens.values():
+            assert client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": token}).status_code == 200
+    live = [r for r in _views(client, cam, "video.live", since) if (r["details"] or {}).get("via") == "hls"]
+    assert sorted(r["actor_name"] for r in live) == ["center", "duty1"], live
+    assert all(r["legal_basis"] for r in live)
+    # A recorded file read in byte ranges (as HLS players do): one record, naming the file and its window.
+    with inst.db.session() as session:
+        from sqlalchemy import select
+
+        from kuzet.store.models.recording import Recording
+
+        rec = session.scalars(select(Recording).where(Recording.camera_id == cam).order_by(Recording.id)).first()
+    url = f"/api/v1/cameras/{cam}/recordings/{rec.id}.mp4"
+    for first in (0, 1000, 2000):
+        part = client.get(url, params={"token": tokens["duty1"]}, headers={"Range": f"bytes={first}-{first + 999}"})
+        assert part.status_code == 206 and len(part.content) == 1000
+    files = [r for r in _views(client, cam, "video.archive", since) if (r["details"] or {}).get("via") == "file"]
+    assert [(r["actor_name"], r["details"]["recording_id"]) for r in files] == [("duty1", rec.id)]
+    assert client.get(url, headers=login(client, "resident1")).status_code == 404  # not their camera
+
+
+def _watch_until_closed(client: TestClient, url: str, on_init: Callable[[], None]) -> tuple[int | None, list[dict]]:
+    """Watch a live WebSocket; once the init header arrives call ``on_init``; return the close code and the texts."""
+    texts: list[dict] = []
+    acted = False
+    try:
+        with client.websocket_connect(url) as ws:
+            while True:
+                message = ws.receive()
+                if message["type"] == "websocket.close":
+                    return message.get("code"), texts
+                if message.get("text"):
+                    texts.append(json.loads(message["text"]))
+                    if texts[-1]["type"] == "init" and not acted:
+                        acted = True
+                        on_init()
+    except WebSocketDisconnect as exc:
+        return exc.code, texts
+
+
+def test_open_streams_end_when_the_grant_is_revoked_or_the_token_logs_out(served) -> None:  # noqa: ANN001
+    inst, client = served
+    cam = _cam(inst, "b1e1")
+    admin = login(client, "admin")
+    password = "watcher-password-1"
+    made = client.post("/api/v1/users", headers=admin, json={"username": "watcher", "password": password,
+                                                            "role": "resident"})
+    assert made.status_code == 201, made.text
+    body = {"user_id": made.json()["id"], "camera_id": cam, "rights": ["view_live"], "legal_basis": "test order"}
+    grant = client.post("/api/v1/grants", headers=admin, json=body).json()
+    token = client.post("/api/v1/auth/token", data={"username": "watcher", "password": password}).json()["access_token"]
+    url = f"/api/v1/cameras/{cam}/live?token={token}"
+
+    # Revoked while watching: the stream stops within seconds, saying why.
+    code, texts = _watch_until_closed(client, url, lambda: client.delete(f"/api/v1/grants/{grant['id']}",
+                                                                         headers=admin))
+    assert code == 4403 and texts[-1]["code"] == "access_ended", texts[-3:]
+    # Granted again, then the token signs out while watching: the same.
+    assert client.post("/api/v1/grants", headers=admin, json=body).status_code == 201
+    code, texts = _watch_until_closed(client, url, lambda: client.post(
+        "/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}))
+    assert code == 4403 and texts[-1]["code"] == "access_ended", texts[-3:]
+
+
+def test_live_viewing_time_is_recorded_and_counted_as_the_owners_usage(served) -> None:  # noqa: ANN001
+    """How long live video was watched: a ``viewing.ended`` record per session (WebSocket at close, HLS once quiet),
+    summed into the camera owner's live hours (``GET /cloud/usage``)."""
+    from zoneinfo import ZoneInfo
+
+    from kuzet.services.watching.runtime import write_ended
+    from kuzet.services.watching.viewing import ViewingSessions
+
+    inst, client = served
+    cam = _cam(inst, "d1street1")
+    since = _last_seq(client)
+    client.post("/api/v1/auth/login", json={"username": "duty1", "password": "demo"})
+    watched_from = time.monotonic()
+    with client.websocket_connect(f"/api/v1/cameras/{cam}/live") as ws:
+        while time.monotonic() - watched_from < 4:
+            ws.receive()
+    watched = time.monotonic() - watched_from
+    client.post("/api/v1/auth/logout", headers={"X-Requested-With": "kuzet"})
+
+    def ended() -> list[dict]:
+        return [r for r in _views(client, cam, "viewing.ended", since)]
+
+    deadline = time.time() + 10  # written as the socket closes, in a worker thread
+    while time.time() < deadline and not ended():
+        time.sleep(0.2)
+    (ws_end,) = ended()
+    assert ws_end["actor_name"] == "duty1" and ws_end["details"]["via"] == "websocket"
+    assert watched - 2 <= ws_end["details"]["seconds"] <= watched + 2
+
+    # An HLS player: the session ends once its requests stop for the idle time (a minute: here a clock of the
+    # test's own, moved on), found by the sweep; it lasted from the first request to the last.
+    previous = inst.running.viewing_sessions
+    clock = [0.0]
+    inst.running.viewing_sessions = ViewingSessions(clock=lambda: clock[0])
+    try:
+        token = client.post("/api/v1/auth/tokens", json={"name": "player"}, headers=login(client, "center")).json()
+        first = time.monotonic()
+        for _ in range(4):
+            assert client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": token["token"]}).status_code == 200
+            time.sleep(0.5)
+            clock[0] += 2
+        listened = time.monotonic() - first
+        assert write_ended(inst) == 0  # still watching
+        clock[0] += 61
+        assert write_ended(inst) == 1
+    finally:
+        inst.running.viewing_sessions = previous
+    hls = [r for r in ended() if r["details"]["via"] == "hls"]
+    assert [r["actor_name"] for r in hls] == ["center"] and 1.0 <= hls[0]["details"]["seconds"] <= listened
+
+    seconds = sum(r["details"]["seconds"] for r in ended())
+    month = utcnow().astimezone(ZoneInfo(inst.settings.timezone)).strftime("%Y-%m")
+    usage = client.get("/api/v1/cloud/usage", params={"period": month}, headers=login(client, "operator")).json()
+    with inst.db.session() as session:
+        from kuzet.store.models import Camera
+
+        owner = session.get(Camera, cam).owner_org_id
+    (row,) = [r for r in usage if r["organisation_id"] == owner]
+    assert row["live_hours_viewed"] >= round(seconds / 3600, 3) > 0

@@ -24,7 +24,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object
     require_chromium()
     sim = ThreadedSim(6)
     inst = streaming_demo(tmp_path_factory.mktemp("browser") / "data", sim, live=WALL)
-    city = inst.extras["city"]
+    city = inst.city
     inst.close()
     env = {"KUZET_RECORDER__FILE_SECONDS": "5", "KUZET_RECORDER__FRAGMENT_SECONDS": "0.5",
            "KUZET_STORAGE__MIN_FREE_BYTES": "0"}

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from kuzet.config import ConfigError
 from kuzet.installation import Installation
@@ -35,7 +36,8 @@ def open_installation(data: Path | None, *, must_exist: bool = True) -> Installa
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print one error and exit. Soft-wrapped: a path or a command in the message stays on one line to copy."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

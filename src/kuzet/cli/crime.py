@@ -39,7 +39,7 @@ def bench_crime(
     json_out: JsonOpt = False,
 ) -> None:
     """Dynamics over 1,000,000 records, Gi* with 999 permutations on 10,000 cells, placement at scale."""
-    from kuzet.services.crime.bench import run_crime_benchmark
+    from kuzet.bench.crime import run_crime_benchmark
 
     print_json(run_crime_benchmark(records, progress=None if json_out else err_console))
 
@@ -100,6 +100,7 @@ def crime_report(
     """Dynamics against the same period of the previous year, rates per 10,000, and a press release in ru/kk/en."""
     from kuzet.services.crime.dynamics import report
     from kuzet.services.crime.press import press_release
+    from kuzet.web import i18n
 
     inst = open_installation(data)
     with inst.db.session() as session:
@@ -107,14 +108,14 @@ def crime_report(
             rep = report(session, _day(start, "--from"), _day(end, "--to"), district, compare_rate)
         except ValueError as exc:
             fail(str(exc))
-    rep["press_release"] = {code: press_release(rep, code) for code in ("ru", "kk", "en")}
+    rep["press_release"] = {code: press_release(rep, code, i18n) for code in ("ru", "kk", "en")}
     if charts or html_out or pdf_out:
         from kuzet.services.crime import charts as ch
 
         if charts:
-            ch.write_charts(rep, charts, lang)
+            ch.write_charts(rep, charts, i18n, lang)
         if html_out:
-            html_out.write_text(ch.html_report(rep, lang), encoding="utf-8")
+            html_out.write_text(ch.html_report(rep, i18n, lang), encoding="utf-8")
         if pdf_out:
             import io
 
@@ -122,8 +123,8 @@ def crime_report(
             from matplotlib.backends.backend_pdf import PdfPages
 
             with PdfPages(pdf_out) as pdf:
-                for group in ch.GROUP_TITLES:
-                    img = plt.imread(io.BytesIO(ch.chart(rep, group, "png", lang)))
+                for group in ch.GROUPS:
+                    img = plt.imread(io.BytesIO(ch.chart(rep, group, i18n, "png", lang)))
                     fig = plt.figure(figsize=(8.27, 11.69))
                     fig.text(0.05, 0.97, rep["press_release"][lang][:400], wrap=True, va="top", fontsize=8)
                     fig.figimage(img, xo=40, yo=200)
@@ -186,12 +187,15 @@ def crime_effect(
     radius: Annotated[float, typer.Option(help="Treated radius around each camera, metres.")] = 150,
     months: Annotated[int, typer.Option(help="Months before and after.")] = 12,
     offence_type: Annotated[str | None, typer.Option(help="Only this offence type.")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the verdict: ru, kk or en.")] = "en",
     safe_yards: Annotated[bool, typer.Option("--safe-yards", help="Safe yards that joined in the period, "
                                                                   "instead of cameras installed.")] = False,
     data: DataOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Effect of cameras installed (or safe yards joined) in a period: RES with CI, WDQ and the WDD test."""
     from kuzet.services.crime.analysis import cameras_installed, intervention_effect, safe_yards_joined
+    from kuzet.services.crime.effect import verdict
+    from kuzet.web import i18n
 
     inst = open_installation(data)
     with inst.db.session() as session:
@@ -199,7 +203,12 @@ def crime_effect(
         when, sites = pick(session, _day(installed_from, "--installed-from"), _day(installed_to, "--installed-to"))
         if not sites:
             fail("nothing with coordinates was installed or joined in that period")
-        result = intervention_effect(session, when, sites, radius=radius, months=months, offence_type=offence_type)
+        try:
+            result = intervention_effect(session, when, sites, radius=radius, months=months,
+                                         offence_type=offence_type)
+        except ValueError as exc:
+            fail(str(exc))
+    result["verdict"] = verdict(result, lang, i18n)
     if json_out:
         print_json(result)
     else:

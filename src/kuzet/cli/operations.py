@@ -211,7 +211,7 @@ def bench_alarms(
     json_out: JsonOpt = False,
 ) -> None:
     """From a frame with motion to the alarm in the operator's browser (Chromium), against the push-only ceiling."""
-    from kuzet.services.operations.bench_alarms import run_alarm_benchmark
+    from kuzet.bench.alarms import run_alarm_benchmark
 
     if cameras < 1 or seconds <= 0:
         fail("--cameras and --seconds must be positive")
@@ -240,7 +240,7 @@ def bench_motion(
         help="OpenCV's own threads: 1 as the server runs it (0: OpenCV's default, one per core).")] = 1,
 ) -> None:
     """Motion analysis CPU per stream (decode included) against the bare decode ceiling measured in the same run."""
-    from kuzet.services.operations.bench_motion import run_motion_benchmark
+    from kuzet.bench.motion import run_motion_benchmark
 
     if streams < 1 or seconds <= 0 or workers < 1 or fps <= 0:
         fail("--streams, --seconds, --workers and --fps must be positive")

@@ -1,4 +1,4 @@
-"""Commands of the safe-yard registry: ``kuzet keys rotate`` and ``kuzet safeyard import|print``."""
+"""Commands of the safe-yard registry: ``kuzet keys rotate`` and ``kuzet safeyard import|assign|assignments``."""
 
 from __future__ import annotations
 
@@ -60,3 +60,67 @@ def safeyard_import(yard: int, file: Path, user: Annotated[str, typer.Option(hel
     except ImportRejected as exc:
         rejected(exc.errors)
     console.print(f"{n} records imported")
+
+
+@safeyard_app.command("assign")
+def safeyard_assign(user: Annotated[str, typer.Argument(help="Inspector (or supervising police operator).")],
+                    place: Annotated[int, typer.Argument(help="District (or settlement, region) id.")],
+                    basis: Annotated[str, typer.Option("--basis", help="The order that assigns them.")],
+                    until: Annotated[str | None, typer.Option(help="End of the assignment (ISO date or time).")] = None,
+                    data: DataOpt = None, json_out: JsonOpt = False) -> None:
+    """Give need to know: USER reads the personal data of the safe yards in PLACE (audited)."""
+    from sqlalchemy import select
+
+    from kuzet.services.audit import Actor
+    from kuzet.services.safeyard import assignments
+    from kuzet.store.models import User
+
+    valid_to = _when(until) if until else None
+    inst = open_installation(data)
+    with inst.db.session() as session:
+        who = session.scalar(select(User).where(User.username == user))
+        if who is None:
+            fail(f"no user {user!r}")
+        try:
+            row = assignments.assign(session, Actor(None, "cli", "cli"), None, user_id=who.id, place_id=place,
+                                     legal_basis=basis, valid_to=valid_to)
+        except (assignments.AssignmentError, assignments.AssignmentDenied) as exc:
+            fail(str(exc))
+        out = assignments.assignment_out(session, row)
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"assignment {out['id']}: {user} → {out['place']} ({basis})", highlight=False)
+
+
+@safeyard_app.command("assignments")
+def safeyard_assignments(data: DataOpt = None, json_out: JsonOpt = False) -> None:
+    """Who is assigned to which district, since when, until when, on what basis."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from kuzet.services.safeyard import assignments
+    from kuzet.store.models.safeyard import DistrictAssignment
+
+    inst = open_installation(data)
+    with inst.db.session() as session:
+        rows = [assignments.assignment_out(session, r)
+                for r in session.scalars(select(DistrictAssignment).order_by(DistrictAssignment.id))]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("id", "user", "place", "basis", "until", "active")
+    for r in rows:
+        table.add_row(str(r["id"]), r["username"] or "", r["place"] or "", r["legal_basis"],
+                      str(r["valid_to"] or "—"), "yes" if r["active"] else "no")
+    console.print(table)
+
+
+def _when(text: str):  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--until {text!r} is not an ISO date or time")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

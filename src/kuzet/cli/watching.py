@@ -1,4 +1,5 @@
-"""Commands of the watching capability: ``kuzet export`` (create a sealed bundle) and ``kuzet export verify``."""
+"""Commands of the watching capability: ``kuzet export`` (create a sealed bundle), ``kuzet export verify`` and
+``kuzet keys show`` (the key that signs bundles and the audit chain's head, with its fingerprint)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ export_app = typer.Typer(help="Sealed evidence exports.", no_args_is_help=True)
 
 def register(app: typer.Typer) -> None:
     from kuzet.cli.bench import bench_app
+    from kuzet.cli.safeyard import keys_app
 
     app.add_typer(export_app, name="export")
+    keys_app.command("show")(keys_show)
     bench_app.command("seek")(bench_seek)
     bench_app.command("live")(bench_live)
 
@@ -28,7 +31,7 @@ def bench_seek(
     json_out: JsonOpt = False,
 ) -> None:
     """Archive: request-to-first-bytes at random instants of a C cameras × D days index, against a direct file read."""
-    from kuzet.services.watching.bench import run_seek_benchmark
+    from kuzet.bench.watching import run_seek_benchmark
 
     print_json(run_seek_benchmark(cameras, days, requests, progress=None if json_out else err_console))
 
@@ -39,7 +42,7 @@ def bench_live(
     json_out: JsonOpt = False,
 ) -> None:
     """Live: server CPU with N viewers of one camera against one viewer, and time to the first fragment."""
-    from kuzet.services.watching.bench import run_live_benchmark
+    from kuzet.bench.watching import run_live_benchmark
 
     print_json(run_live_benchmark(viewers, seconds, progress=None if json_out else err_console))
 
@@ -60,11 +63,10 @@ def export_create(
 
     from sqlalchemy import select
 
-    from kuzet.api.routes.watching import build_export
     from kuzet.domain.access import Right
     from kuzet.services import access
     from kuzet.services.audit import Actor
-    from kuzet.services.watching.evidence import ExportError, create_export
+    from kuzet.services.watching.evidence import ExportError, build_export, create_export
     from kuzet.store.models import Camera, User
     from kuzet.store.models.watching import Export
 
@@ -102,31 +104,79 @@ def export_create(
 @export_app.command("verify")
 def export_verify(
     bundle: Path,
-    key: Annotated[Path | None, typer.Option(help="Trusted public key (PEM). Default: the installation's, if "
-                                                  "--data is given; else the key inside the bundle.")] = None,
-    data: DataOpt = None,
+    key: Annotated[Path | None, typer.Option(help="Public key (PEM) the bundle must be signed with: the one the "
+                                                  "installation's operator publishes.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Installation whose signing key must have signed the "
+                                                             "bundle (its keys/signing.pub).")] = None,
+    trust_bundled_key: Annotated[bool, typer.Option(
+        "--trust-bundled-key", help="Accept the key inside the bundle, after comparing its fingerprint yourself "
+                                    "with the one the operator publishes.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check every file's SHA-256 and the manifest's signature; exit 1 naming what fails."""
-    from kuzet.services.watching.evidence import verify_bundle
+    """Check every file's SHA-256 and the manifest's signature; exit 1 naming what fails.
 
-    trusted = None
+    The key inside a bundle proves nothing about who signed it: give the installation's key (--key or --data). Without
+    them the command shows the signer's fingerprint and exits 1 until you compare it and pass --trust-bundled-key.
+    """
+    from rich.markup import escape
+
+    from kuzet.services.keys import KeyError_
+    from kuzet.services.watching.evidence import Trust, verify_bundle
+
+    if key is not None and data is not None:
+        fail("give --key or --data, not both")
+    trusted, source = None, Trust.GIVEN_KEY
     if key is not None:
-        if not key.exists():
+        if not key.is_file():
             fail(f"{key}: no such file")
         trusted = key.read_bytes()
     elif data is not None:
         inst = open_installation(data)
-        trusted = inst.keys.public_key_pem()
-    report = verify_bundle(bundle, trusted)
+        try:
+            trusted = inst.keys.public_key_pem()
+        except KeyError_ as exc:
+            fail(str(exc))
+        source = Trust.INSTALLATION
+    report = verify_bundle(bundle, trusted, trusted_source=source, trust_bundled_key=trust_bundled_key)
     if json_out:
-        print_json({"ok": report.ok, "problems": report.problems, "checked_files": report.checked_files,
-                    "key_sha256": report.key_fingerprint, "key_source": report.key_source})
+        print_json(report.as_dict())
     elif report.ok:
-        console.print(f"[green]bundle verified[/]: {len(report.checked_files)} files, signature by key "
-                      f"{report.key_fingerprint[:16]}… ({report.key_source})")
+        whose = {Trust.INSTALLATION: "this installation's key", Trust.GIVEN_KEY: f"the key in {escape(str(key))}",
+                 Trust.BUNDLED_KEY: "the key inside the bundle, accepted with --trust-bundled-key"}[report.trust]
+        console.print(f"[green]bundle verified[/]: {len(report.checked_files)} files, signed by {whose}",
+                      highlight=False)
+        console.print(f"signer's key fingerprint: {report.signer_fingerprint}", highlight=False, soft_wrap=True)
+    elif report.intact:
+        err_console.print(
+            f"[bold yellow]signer not established[/]: the files match the manifest and the signature verifies, but "
+            f"with the key inside the bundle, which anyone can make.\n"
+            f"signer's key fingerprint: [bold]{report.signer_fingerprint}[/]\n"
+            "Compare it with the fingerprint the installation's operator publishes (console, "
+            "GET /api/v1/exports/public-key, `kuzet keys show`), then run again with --key OPERATOR_KEY.pem or "
+            "--data DIR, or with --trust-bundled-key if they are the same.", highlight=False, soft_wrap=True)
     else:
         for problem in report.problems:
-            err_console.print(f"[bold red]FAIL[/] {problem}", highlight=False)
+            err_console.print(f"[bold red]FAIL[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        if report.signer_fingerprint:
+            err_console.print(f"signer's key fingerprint: {report.signer_fingerprint}", highlight=False,
+                              soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def keys_show(data: DataOpt = None, json_out: JsonOpt = False) -> None:
+    """The installation's public signing key (evidence bundles, audit heads) and its fingerprint, to publish."""
+    from kuzet.services.keys import KeyError_
+
+    inst = open_installation(data)
+    try:
+        pem = inst.keys.public_key_pem()
+    except KeyError_ as exc:
+        fail(str(exc))
+    out = {"algorithm": "ed25519", "public_key_pem": pem.decode("ascii"), "fingerprint": inst.keys.fingerprint()}
+    if json_out:
+        print_json(out)
+        return
+    console.print(f"signing key (Ed25519), fingerprint SHA-256 of the PEM:\n[bold]{out['fingerprint']}[/]",
+                  highlight=False, soft_wrap=True)
+    console.print(out["public_key_pem"], end="", highlight=False)

@@ -1,9 +1,15 @@
-"""The camera registry: create, change, import from CSV. Credentials are split off the URL and encrypted."""
+"""The camera registry: create, change, import from CSV. Credentials are split off the URL and encrypted.
+
+Stream URLs may use only the schemes the installation allows (``security.camera_url_schemes``: RTSP, RTMP, SRT and
+HTTP(S) by default). ``file:`` and others (``udp``, ``tcp``, …) make the recorder's FFmpeg open local files or raw
+sockets, so they are refused unless the setting lists them (a demo or a test that plays local videos).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -13,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kuzet.config import SecurityConfig, Settings
 from kuzet.domain.audit import Action
 from kuzet.domain.places import check_coordinates
 from kuzet.services import audit
@@ -20,7 +27,9 @@ from kuzet.services.audit import Actor
 from kuzet.services.keys import Keyring
 from kuzet.store.models import Camera, Organisation, Place
 
+# Schemes FFmpeg can record from; an installation allows the network ones unless configured otherwise.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "http", "https", "file", "udp", "tcp")
+DEFAULT_SCHEMES = frozenset(SecurityConfig().camera_url_schemes)
 CAMERA_KINDS = ("entrance", "yard", "street", "school", "road", "gate", "public_place", "shop", "other")
 
 
@@ -28,13 +37,28 @@ class CameraError(ValueError):
     pass
 
 
-def split_credentials(url: str) -> tuple[str, str | None]:
-    """``rtsp://user:pw@host/x`` → (``rtsp://host/x``, ``user:pw``). Raises CameraError for a URL FFmpeg can't read."""
+def allowed_schemes(settings: Settings) -> frozenset[str]:
+    """The stream URL schemes this installation accepts (``security.camera_url_schemes``)."""
+    return frozenset(s.strip().lower() for s in settings.security.camera_url_schemes)
+
+
+def split_credentials(url: str, url_schemes: Collection[str] = DEFAULT_SCHEMES) -> tuple[str, str | None]:
+    """``rtsp://user:pw@host/x`` → (``rtsp://host/x``, ``user:pw``). Raises CameraError for a URL whose scheme is not
+    allowed (``url_schemes``) or that FFmpeg can't read."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in STREAM_SCHEMES:
-        raise CameraError(f"unsupported stream URL scheme {parts.scheme!r} (use one of {', '.join(STREAM_SCHEMES)})")
-    if parts.scheme != "file" and not parts.hostname:
+    if not url or len(url) > 1000 or any(c.isspace() or ord(c) < 32 for c in url):
+        raise CameraError("a stream URL must be 1 to 1000 characters without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise CameraError("the stream URL is malformed (host or port)") from None
+    scheme = parts.scheme.lower()
+    allowed = sorted(s for s in url_schemes if s in STREAM_SCHEMES)
+    if scheme not in allowed:
+        raise CameraError(f"stream URL scheme {scheme + ':' if scheme else '(none)'} is not allowed here "
+                          f"(allowed: {', '.join(allowed)})")
+    if scheme != "file" and not parts.hostname:
         raise CameraError("stream URL has no host")
     creds = None
     if parts.username is not None:
@@ -78,6 +102,8 @@ EDITABLE = ("name", "kind", "place_id", "owner_org_id", "main_url", "sub_url", "
 def _validate(session: Session, values: dict[str, Any]) -> None:
     if not values.get("name") or not str(values["name"]).strip():
         raise CameraError("camera needs a name")
+    if len(str(values["name"]).strip()) > 200:
+        raise CameraError("a camera's name is at most 200 characters")
     if values.get("kind") not in CAMERA_KINDS:
         raise CameraError(f"unknown camera kind {values.get('kind')!r} (known: {', '.join(CAMERA_KINDS)})")
     if values.get("place_id") is None or session.get(Place, values["place_id"]) is None:
@@ -93,12 +119,15 @@ def _validate(session: Session, values: dict[str, Any]) -> None:
     f = values.get("field_of_view")
     if f is not None and not 0 < f <= 360:
         raise CameraError("field_of_view must be within 0..360 degrees")
+    v = values.get("view_radius_m")
+    if v is not None and not 0 < v <= 10_000:
+        raise CameraError("view_radius_m must be within 0..10000 metres")
     r = values.get("retention_days")
     if r is None or not 1 <= int(r) <= 3650:
         raise CameraError("retention_days must be within 1..3650")
 
 
-def _apply_urls(camera: Camera, values: dict[str, Any], keys: Keyring) -> None:
+def _apply_urls(camera: Camera, values: dict[str, Any], keys: Keyring, url_schemes: Collection[str]) -> None:
     for which in ("main", "sub"):
         key = f"{which}_url"
         if key not in values:
@@ -109,19 +138,21 @@ def _apply_urls(camera: Camera, values: dict[str, Any], keys: Keyring) -> None:
                 raise CameraError("camera needs a main stream URL")
             camera.sub_url, camera.sub_credentials = None, None
             continue
-        clean, creds = split_credentials(raw)
+        clean, creds = split_credentials(raw, url_schemes)
         setattr(camera, key, clean)
         setattr(camera, f"{which}_credentials", keys.encrypt(creds) if creds else None)
 
 
-def create_camera(session: Session, actor: Actor, keys: Keyring, **values: Any) -> Camera:
+def create_camera(session: Session, actor: Actor, keys: Keyring, *, url_schemes: Collection[str] = DEFAULT_SCHEMES,
+                  **values: Any) -> Camera:
+    """Create a camera; its stream URLs must use one of ``url_schemes`` (``allowed_schemes(settings)``)."""
     values.setdefault("kind", "street")
     values.setdefault("retention_days", 30)
     values.setdefault("enabled", True)
     _validate(session, values)
     camera = Camera(**{k: v for k, v in values.items() if k in EDITABLE and not k.endswith("_url")})
     camera.name = str(values["name"]).strip()
-    _apply_urls(camera, {"main_url": values.get("main_url"), "sub_url": values.get("sub_url")}, keys)
+    _apply_urls(camera, {"main_url": values.get("main_url"), "sub_url": values.get("sub_url")}, keys, url_schemes)
     session.add(camera)
     session.flush()
     audit.append(session, actor, Action.CAMERA_CREATED, object_type="camera", object_id=camera.id,
@@ -129,7 +160,8 @@ def create_camera(session: Session, actor: Actor, keys: Keyring, **values: Any) 
     return camera
 
 
-def update_camera(session: Session, actor: Actor, keys: Keyring, camera: Camera, **changes: Any) -> Camera:
+def update_camera(session: Session, actor: Actor, keys: Keyring, camera: Camera, *,
+                  url_schemes: Collection[str] = DEFAULT_SCHEMES, **changes: Any) -> Camera:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise CameraError(f"cannot change {', '.join(sorted(unknown))}")
@@ -139,7 +171,7 @@ def update_camera(session: Session, actor: Actor, keys: Keyring, camera: Camera,
     for key, value in changes.items():
         if not key.endswith("_url"):
             setattr(camera, key, value)
-    _apply_urls(camera, {k: v for k, v in changes.items() if k.endswith("_url")}, keys)
+    _apply_urls(camera, {k: v for k, v in changes.items() if k.endswith("_url")}, keys, url_schemes)
     session.flush()
     changed = sorted(changes)
     audit.append(session, actor, Action.CAMERA_CHANGED, object_type="camera", object_id=camera.id,
@@ -220,8 +252,9 @@ def _resolve_place(session: Session, ref: str, cache: dict[str, int]) -> int:
 
 
 def import_csv(session: Session, actor: Actor, keys: Keyring, source: str | Path | io.TextIOBase,
-               progress=None) -> ImportResult:  # noqa: ANN001
-    """Validate every row; create all cameras or none. Raises ImportRejected naming each bad line."""
+               progress=None, *, url_schemes: Collection[str] = DEFAULT_SCHEMES) -> ImportResult:  # noqa: ANN001
+    """Validate every row; create all cameras or none. Raises ImportRejected naming each bad line (a stream URL
+    with a scheme outside ``url_schemes`` among them)."""
     if isinstance(source, (str, Path)):
         try:
             text = Path(source).read_text(encoding="utf-8-sig")
@@ -231,14 +264,17 @@ def import_csv(session: Session, actor: Actor, keys: Keyring, source: str | Path
     else:
         stream = source
     reader = csv.DictReader(stream)
-    headers = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        headers = [h.strip() for h in (reader.fieldnames or [])]
+        rows = list(reader)
+    except csv.Error as exc:  # a NUL byte, an unterminated quote at the end, …
+        raise ImportRejected([RowError(reader.line_num or 1, f"not readable as CSV: {exc}")]) from None
     missing = {"name", "place", "main_url"} - set(headers)
     if missing:
         raise ImportRejected([RowError(1, f"missing column(s): {', '.join(sorted(missing))}")])
     unknown = set(headers) - set(IMPORT_COLUMNS)
     if unknown:
         raise ImportRejected([RowError(1, f"unknown column(s): {', '.join(sorted(unknown))}")])
-    rows = list(reader)
     result = ImportResult()
     place_cache: dict[str, int] = {}
     orgs = {o.name: o.id for o in session.scalars(select(Organisation))}
@@ -279,9 +315,9 @@ def import_csv(session: Session, actor: Actor, keys: Keyring, source: str | Path
                     raise CameraError(f"installed_on {row['installed_on']!r} is not a date (YYYY-MM-DD)") from None
             if not values["main_url"]:
                 raise CameraError("main_url is empty")
-            split_credentials(values["main_url"])
+            split_credentials(values["main_url"], url_schemes)
             if values["sub_url"]:
-                split_credentials(values["sub_url"])
+                split_credentials(values["sub_url"], url_schemes)
             _validate(session, values)
             prepared.append((line, values))
         except CameraError as exc:
@@ -294,7 +330,7 @@ def import_csv(session: Session, actor: Actor, keys: Keyring, source: str | Path
     with session.begin_nested():
         for n, (line, values) in enumerate(prepared, 1):
             try:
-                cam = create_camera(session, actor, keys, **values)
+                cam = create_camera(session, actor, keys, url_schemes=url_schemes, **values)
             except CameraError as exc:
                 raise ImportRejected([RowError(line, redact(str(exc)))]) from None
             result.created.append(cam.id)

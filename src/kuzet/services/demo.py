@@ -24,21 +24,38 @@ from kuzet.store.models import Organisation, User
 
 DEMO_PASSWORD = "demo"
 
+# Each account with its description in the installation's language (users.full_name is data, written once in the
+# language the installation is set up in: [general] default_language).
 DEMO_ACCOUNTS = [
-    ("admin", Role.PLATFORM_ADMIN, "platform administrator"),
-    ("operator", Role.OPERATOR_ADMIN, "telecom operator admin: buildings, cameras, health"),
-    ("duty1", Role.POLICE_OPERATOR, "duty unit of district 1: its street, yard, school, entrance cameras"),
-    ("duty2", Role.POLICE_OPERATOR, "duty unit of district 2"),
-    ("center", Role.POLICE_OPERATOR, "Operational Control Centre: every camera of the city"),
-    ("inspector1", Role.INSPECTOR, "district inspector of district 1: safe-yard passports"),
-    ("inspector2", Role.INSPECTOR, "district inspector of district 2"),
-    ("analyst", Role.ANALYST, "crime analytics"),
-    ("resident1", Role.RESIDENT, "resident of building 1, entrance 1"),
-    ("resident2", Role.RESIDENT, "resident of building 2, entrance 1"),
-    ("school7", Role.ORGANISATION_ADMIN, "administrator of school No. 7"),
-    ("responder1", Role.RESPONDER, "patrol crew of district 1"),
-    ("auditor", Role.AUDITOR, "oversight: reads the audit log"),
+    ("admin", Role.PLATFORM_ADMIN, ("администратор платформы", "платформа әкімшісі", "platform administrator")),
+    ("operator", Role.OPERATOR_ADMIN, ("администратор оператора связи: дома, камеры, исправность",
+                                       "байланыс операторының әкімшісі: үйлер, камералар, жарамдылық",
+                                       "telecom operator admin: buildings, cameras, health")),
+    ("duty1", Role.POLICE_OPERATOR, ("дежурная часть района 1: уличные, дворовые, школьные, подъездные камеры",
+                                     "1-аудан кезекші бөлімі: көше, аула, мектеп, кіреберіс камералары",
+                                     "duty unit of district 1: its street, yard, school, entrance cameras")),
+    ("duty2", Role.POLICE_OPERATOR, ("дежурная часть района 2", "2-аудан кезекші бөлімі", "duty unit of district 2")),
+    ("center", Role.POLICE_OPERATOR, ("Центр оперативного управления: все камеры города",
+                                      "Жедел басқару орталығы: қаланың барлық камералары",
+                                      "Operational Control Centre: every camera of the city")),
+    ("inspector1", Role.INSPECTOR, ("участковый инспектор района 1: паспорта безопасных дворов",
+                                    "1-ауданның учаскелік инспекторы: қауіпсіз аула паспорттары",
+                                    "district inspector of district 1: safe-yard passports")),
+    ("inspector2", Role.INSPECTOR, ("участковый инспектор района 2", "2-ауданның учаскелік инспекторы",
+                                    "district inspector of district 2")),
+    ("analyst", Role.ANALYST, ("аналитик преступности", "қылмыс талдаушысы", "crime analytics")),
+    ("resident1", Role.RESIDENT, ("житель дома 1, подъезд 1", "1-үйдің тұрғыны, 1-кіреберіс",
+                                  "resident of building 1, entrance 1")),
+    ("resident2", Role.RESIDENT, ("житель дома 2, подъезд 1", "2-үйдің тұрғыны, 1-кіреберіс",
+                                  "resident of building 2, entrance 1")),
+    ("school7", Role.ORGANISATION_ADMIN, ("администратор школы № 7", "№ 7 мектептің әкімшісі",
+                                          "administrator of school No. 7")),
+    ("responder1", Role.RESPONDER, ("патрульный экипаж района 1", "1-ауданның патрульдік экипажы",
+                                    "patrol crew of district 1")),
+    ("auditor", Role.AUDITOR, ("надзор: читает журнал аудита", "қадағалау: аудит журналын оқиды",
+                               "oversight: reads the audit log")),
 ]
+DESCRIPTION_LANGUAGES = ("ru", "kk", "en")
 
 CITY_CENTRE = (44.8488, 65.4823)  # Kyzylorda
 
@@ -66,9 +83,17 @@ def is_seeded(session: Session) -> bool:
     return session.scalar(select(User).where(User.username == "admin")) is not None
 
 
+def non_demo_usernames(session: Session) -> list[str]:
+    """Accounts that the demo did not make: a database holding any is a real installation, not a demo."""
+    demo_names = [username for username, _role, _description in DEMO_ACCOUNTS]
+    return list(session.scalars(select(User.username).where(User.username.not_in(demo_names))
+                                .order_by(User.username)))
+
+
 def seed_demo_city(session: Session, keys: Keyring,
-                   stream_urls: Callable[[int, str], tuple[str, str | None]] = default_stream_urls) -> DemoCity:
-    """Create the demo city in the caller's transaction."""
+                   stream_urls: Callable[[int, str], tuple[str, str | None]] = default_stream_urls,
+                   language: str = "ru") -> DemoCity:
+    """Create the demo city in the caller's transaction; the accounts' descriptions in ``language``."""
     city = DemoCity()
     lat0, lon0 = CITY_CENTRE
     region = create_place(session, SYSTEM, "region", "Кызылординская область (демо)", lat=lat0, lon=lon0)
@@ -149,17 +174,11 @@ def seed_demo_city(session: Session, keys: Keyring,
         camera(f"d{d}road", f"{road.name}, номера", "road", road.id, road.lat, road.lon, 0, telecom.id,
                fov=40, radius=25, installed=date(2024, 5, 1))
 
-    # --- grants, each with its legal basis --------------------------------------------------------------------
+    # --- grants, each with its legal basis (agreements and subscriptions make theirs below) --------------------
     since = datetime(2024, 1, 1, tzinfo=UTC)
     create_grant(session, SYSTEM, organisation_id=telecom.id, place_id=town.id, rights=["manage", "view_live"],
                  legal_basis="Договор об оказании услуги «Облачное видеонаблюдение» (демо)", valid_from=since)
-    create_grant(session, SYSTEM, organisation_id=centre.id, place_id=town.id,
-                 rights=["view_live", "view_archive", "export", "ptz"],
-                 legal_basis="Приказ ДП о выводе камер в ЦОУ № 1 (демо)", valid_from=since)
-    for d, district_id in enumerate(city.districts, 1):
-        create_grant(session, SYSTEM, organisation_id=city.organisations[f"duty{d}"], place_id=district_id,
-                     rights=["view_live", "view_archive", "export"],
-                     legal_basis=f"Соглашение о выводе камер района в дежурную часть № {d} (демо)", valid_from=since)
+    for d in (1, 2):
         create_grant(session, SYSTEM, organisation_id=city.organisations[f"school{d}"], place_id=city.schools[d - 1],
                      rights=["view_live", "view_archive", "export", "manage"],
                      legal_basis="Собственник камер (демо)", valid_from=since)
@@ -177,19 +196,19 @@ def seed_demo_city(session: Session, keys: Keyring,
              "duty2": city.districts[1], "responder1": city.districts[0],
              "resident1": city.entrances[0], "resident2": city.entrances[2]}
     users: dict[str, User] = {}
-    for username, role, description in DEMO_ACCOUNTS:
+    written = DESCRIPTION_LANGUAGES.index(language) if language in DESCRIPTION_LANGUAGES else 0
+    for username, role, descriptions in DEMO_ACCOUNTS:
         users[username] = accounts.create_user(
-            session, SYSTEM, username, DEMO_PASSWORD, role, full_name=description,
+            session, SYSTEM, username, DEMO_PASSWORD, role, full_name=descriptions[written],
             organisation=orgs.get(username), place_id=homes.get(username),
-            language="ru",
+            language=DESCRIPTION_LANGUAGES[written], policy=accounts.DEMO_PASSWORD_POLICY,
         )
-    # Residents: their own entrance and their building's yard, by subscription.
-    for username, entrance_idx, yard_idx, contract in (("resident1", 0, 0, "2024-118"),
-                                                      ("resident2", 2, 1, "2024-131")):
-        for place_id in (city.entrances[entrance_idx], city.yards[yard_idx]):
-            create_grant(session, SYSTEM, user_id=users[username].id, place_id=place_id,
-                         rights=["view_live", "view_archive", "export"],
-                         legal_basis=f"Подписка {contract} (демо)", valid_from=since)
+    # The telecom's business (services/cloud/demo.py): the residents watch their entrance and yard through their
+    # flats' subscriptions; each district's cameras reach its duty unit, and the city's the control centre, through
+    # routing agreements. Both make and end their grants themselves.
+    from kuzet.services.cloud.demo import seed_business
+
+    seed_business(session, city, users, since)
     return city
 
 

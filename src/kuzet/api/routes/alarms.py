@@ -6,37 +6,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
-from sqlalchemy import case, select
 
-from kuzet.api.deps import Caller, caller, installation, websocket_user
+from kuzet.api.deps import Caller, caller, installation, websocket_token, websocket_user
 from kuzet.api.errors import ApiError, not_found
-from kuzet.api.routes.common import Paging
-from kuzet.domain.access import Role
+from kuzet.api.live_access import AccessWatch, guarded
+from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, errors
+from kuzet.api.schemas import Latitude, Longitude, unset
+from kuzet.domain.access import Right, Role
 from kuzet.domain.crime import OFFENCE_TYPES
-from kuzet.domain.operations import PRIORITY_RANK, AlarmState, IncidentStatus
+from kuzet.domain.operations import PRIORITY_RANK, AlarmState, IncidentStatus, Priority
 from kuzet.installation import Installation
-from kuzet.services import audit
+from kuzet.services import access, audit
 from kuzet.services.operations import alarms as alarm_service
 from kuzet.services.operations import incidents as incident_service
 from kuzet.services.operations import kpis as kpi_service
 from kuzet.services.operations.messages import ALARMS, INCIDENTS, alarm_subject, incident_subject
 from kuzet.store.db import utcnow
-from kuzet.store.models.operations import Alarm, Dispatch, Incident
+from kuzet.store.models import Camera
+from kuzet.store.models.operations import Alarm, Dispatch, Incident, alarm_rank
 
-router = APIRouter(tags=["alarms and incidents"])
+router = APIRouter(tags=["alarms and incidents"], responses=ERRORS)
 MAX_PERIOD = timedelta(days=400)
+OffenceType = Literal[tuple(OFFENCE_TYPES)]  # the crime analytics' offence types
 
 
-async def _publish(inst: Installation, subject: str, payload: dict) -> None:
-    bus = inst.extras.get("bus")
+def _publish(inst: Installation, subject: str, payload: dict) -> None:
+    """Publish on the bus from a route's worker thread (routes that touch the database are plain ``def``: FastAPI
+    runs them in its thread pool, never on the event loop), waiting until the bus took the message."""
+    bus = inst.running.bus
     if bus is not None:
         with contextlib.suppress(Exception):
-            await bus.publish(subject, payload)
+            anyio.from_thread.run(bus.publish, subject, payload)
 
 
 # --- alarms ---------------------------------------------------------------------------------------------------------
@@ -48,15 +55,15 @@ def _queue_user(who: Caller) -> None:
 
 def _alarm_for(session: Any, who: Caller, alarm_id: int) -> Alarm:
     _queue_user(who)
-    alarm = session.scalar(alarm_service.visible_alarms(who.user).where(Alarm.id == alarm_id))
+    alarm = session.scalar(alarm_service.visible_alarms(who.user, session).where(Alarm.id == alarm_id))
     if alarm is None:
         raise not_found("alarm not found")
     return alarm
 
 
 @router.get("/alarms")
-def list_alarms(state: list[str] = Query(default=[]), camera: int | None = None, since: datetime | None = None,
-                paging: Paging = Depends(), who: Caller = Depends(caller),
+def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None = None, since: datetime | None = None,
+                paging: KeysetPaging = Depends(), who: Caller = Depends(caller),
                 inst: Installation = Depends(installation)) -> dict:
     """The caller's alarm queue: alarms routed to their organisation, most urgent and newest first.
     ``state=new&state=acknowledged`` for what still needs handling."""
@@ -64,8 +71,8 @@ def list_alarms(state: list[str] = Query(default=[]), camera: int | None = None,
     for s in state:
         if s not in set(AlarmState):
             raise ApiError(422, f"state must be one of {', '.join(AlarmState)}")
-    with inst.db.session() as session:
-        query = alarm_service.visible_alarms(who.user)
+    with inst.db.session(readonly=True) as session:
+        query = alarm_service.visible_alarms(who.user, session)
         if state:
             query = query.where(Alarm.state.in_(state))
         if camera is not None:
@@ -73,28 +80,30 @@ def list_alarms(state: list[str] = Query(default=[]), camera: int | None = None,
         if since is not None:
             query = query.where(Alarm.raised_at >= since)
         # Most urgent first, then newest (as documented): the priority's rank, not its name, orders them.
-        rank = case({p.value: r for p, r in PRIORITY_RANK.items()}, value=Alarm.priority, else_=0)
+        rank = alarm_rank()  # the expression of the index ix_alarms_rank_raised_id, spelled the same
         query = query.order_by(rank.desc(), Alarm.raised_at.desc(), Alarm.id.desc())
-        page = paging.page(session, query)
+        page = paging.page_by(session, query, [rank, Alarm.raised_at, Alarm.id],
+                              lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id))
         ids = [a.id for a in page["items"]]
         routes = alarm_service.routes(session, ids)
+        alarm_service.preload(session, page["items"])
         page["items"] = [alarm_service.alarm_out(session, a, routes[a.id]) for a in page["items"]]
         return page
 
 
 @router.get("/alarms/{alarm_id}")
-def get_alarm(alarm_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    with inst.db.session() as session:
+def get_alarm(alarm_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    with inst.db.session(readonly=True) as session:
         return alarm_service.alarm_out(session, _alarm_for(session, who, alarm_id))
 
 
-async def _alarm_changed(inst: Installation, alarm_out: dict, kind: str) -> None:
-    await _publish(inst, alarm_subject(alarm_out["id"]), {"type": kind, "alarm": alarm_out,
+def _alarm_changed(inst: Installation, alarm_out: dict, kind: str) -> None:
+    _publish(inst, alarm_subject(alarm_out["id"]), {"type": kind, "alarm": alarm_out,
                                                           "organisations": alarm_out["organisations"]})
 
 
-@router.post("/alarms/{alarm_id}/acknowledge")
-async def acknowledge_alarm(alarm_id: int, who: Caller = Depends(caller),
+@router.post("/alarms/{alarm_id}/acknowledge", responses=errors(409))
+def acknowledge_alarm(alarm_id: Id, who: Caller = Depends(caller),
                             inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         alarm = _alarm_for(session, who, alarm_id)
@@ -103,7 +112,7 @@ async def acknowledge_alarm(alarm_id: int, who: Caller = Depends(caller),
         except alarm_service.AlarmError as exc:
             raise ApiError(409, str(exc)) from None
         out = alarm_service.alarm_out(session, alarm)
-    await _alarm_changed(inst, out, "acknowledged")
+    _alarm_changed(inst, out, "acknowledged")
     return out
 
 
@@ -111,8 +120,8 @@ class DismissIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/alarms/{alarm_id}/dismiss")
-async def dismiss_alarm(alarm_id: int, body: DismissIn, who: Caller = Depends(caller),
+@router.post("/alarms/{alarm_id}/dismiss", responses=errors(409))
+def dismiss_alarm(alarm_id: Id, body: DismissIn, who: Caller = Depends(caller),
                         inst: Installation = Depends(installation)) -> dict:
     """A false alarm, with the reason (counts in the false-alarm rate of its camera and rule)."""
     with inst.db.session() as session:
@@ -122,20 +131,21 @@ async def dismiss_alarm(alarm_id: int, body: DismissIn, who: Caller = Depends(ca
         except alarm_service.AlarmError as exc:
             raise ApiError(409, str(exc)) from None
         out = alarm_service.alarm_out(session, alarm)
-    await _alarm_changed(inst, out, "dismissed")
+    _alarm_changed(inst, out, "dismissed")
     return out
 
 
 class AlarmIncidentIn(BaseModel):
-    incident_id: int | None = None  # link to an open incident instead of opening a new one
-    offence_type: str = "other"
-    title: str = ""
-    description: str = ""
-    priority: str | None = None
+    incident_id: Id | None = None  # link to an open incident instead of opening a new one
+    # None: the alarm's suggested_offence_type (a stolen-car hot-list alarm → vehicle_theft, …)
+    offence_type: OffenceType | None = None
+    title: str = Field("", max_length=300)
+    description: str = Field("", max_length=20_000)
+    priority: Priority | None = None
 
 
-@router.post("/alarms/{alarm_id}/incident", status_code=201)
-async def alarm_to_incident(alarm_id: int, body: AlarmIncidentIn, who: Caller = Depends(caller),
+@router.post("/alarms/{alarm_id}/incident", status_code=201, responses=errors(409))
+def alarm_to_incident(alarm_id: Id, body: AlarmIncidentIn, who: Caller = Depends(caller),
                             inst: Installation = Depends(installation)) -> dict:
     """Open an incident from the alarm (its camera and clip are linked), or link it to an open incident."""
     with inst.db.session() as session:
@@ -149,8 +159,9 @@ async def alarm_to_incident(alarm_id: int, body: AlarmIncidentIn, who: Caller = 
                 incident_service.link_alarm(session, who.actor, who.user, incident, alarm)
                 kind = "updated"
             else:
+                offence = body.offence_type or alarm_service.suggested_offence_for(session, alarm)
                 incident = incident_service.create_incident(
-                    session, who.actor, who.user, offence_type=body.offence_type, title=body.title,
+                    session, who.actor, who.user, offence_type=offence, title=body.title,
                     description=body.description, priority=body.priority or alarm.priority, alarm_ids=[alarm.id])
                 kind = "created"
         except incident_service.IncidentError as exc:
@@ -158,38 +169,68 @@ async def alarm_to_incident(alarm_id: int, body: AlarmIncidentIn, who: Caller = 
         out = incident_service.incident_out(session, incident, full=True)
         orgs = incident_service.incident_organisations(session, incident)
         alarm_json = alarm_service.alarm_out(session, alarm)
-    await _alarm_changed(inst, alarm_json, "incident")
-    await _publish(inst, incident_subject(out["id"]), {"type": kind, "incident": out, "organisations": orgs})
+    _alarm_changed(inst, alarm_json, "incident")
+    _publish(inst, incident_subject(out["id"]), {"type": kind, "incident": out, "organisations": orgs})
     return out
 
 
-@router.websocket("/alarms/live")
-async def alarms_live(websocket: WebSocket) -> None:
-    """Alarms pushed as they are raised or change: ``{"type": "raised" | "acknowledged" | …, "alarm": {…}}``, and
-    incident changes ``{"type": "incident", "change": …, "incident": {…}}``, for the caller's organisation."""
-    inst: Installation = websocket.app.state.installation
-    user = websocket_user(websocket)
+async def _open_push(websocket: WebSocket, inst: Installation,
+                     allowed: Callable[[Any], bool]) -> tuple[Any, Any] | None:
+    """Open a push WebSocket for a signed-in caller ``allowed`` to use it: (user, bus), or None once closed
+    (4401 without a valid token, 4404 when not allowed, an ``unavailable`` error without an event bus)."""
+    user = await asyncio.to_thread(websocket_user, websocket)
     if user is None:
         await websocket.close(code=4401)
-        return
-    if not alarm_service.may_use_queue(user):
+        return None
+    if not allowed(user):
         await websocket.close(code=4404)
-        return
-    bus = inst.extras.get("bus")
+        return None
+    bus = inst.running.bus
     await websocket.accept()
     if bus is None:
         await websocket.send_text(json.dumps({"type": "error", "code": "unavailable",
                                               "message": "the event bus is not running"}))
         await websocket.close()
+        return None
+    return user, bus
+
+
+@router.websocket("/alarms/live")
+async def alarms_live(websocket: WebSocket) -> None:
+    """Alarms pushed as they are raised or change: ``{"type": "raised" | "acknowledged" | …, "alarm": {…}}``, and
+    incident changes ``{"type": "incident", "change": …, "incident": {…}}``, for the caller's organisation.
+
+    A push reaches the caller only when ``GET /alarms`` would show them the alarm (routed to their organisation, on a
+    camera they may watch live) or ``GET /incidents`` the incident; access is checked again every few seconds, so a
+    revoked grant or a logout ends the stream (``live_access``)."""
+    inst: Installation = websocket.app.state.installation
+    opened = await _open_push(websocket, inst, alarm_service.may_use_queue)
+    if opened is None:
         return
+    user, bus = opened
     outbox: asyncio.Queue[dict] = asyncio.Queue(maxsize=256)
     admin = user.role == Role.PLATFORM_ADMIN
+    live: dict[str, frozenset[int]] = {"cameras": frozenset()}  # replaced whole: read on the loop, set in a thread
+
+    def check(session: Any, who: Any) -> bool:
+        if not alarm_service.may_use_queue(who):
+            return False
+        if not admin:
+            live["cameras"] = frozenset(session.scalars(access.visible_cameras(who, Right.VIEW_LIVE)
+                                                        .with_only_columns(Camera.id)))
+        return True
+
+    watch = AccessWatch(inst, websocket_token(websocket) or "", check)
+    await asyncio.to_thread(watch.check_now)
 
     async def on_message(subject: str, payload: dict) -> None:
         if not admin and user.organisation_id not in (payload.get("organisations") or []):
             return
         if subject.startswith(ALARMS + "."):
-            message = {"type": payload.get("type"), "alarm": payload.get("alarm")}
+            alarm = payload.get("alarm") or {}
+            if not admin and (alarm.get("camera") or {}).get("id") not in live["cameras"]:
+                return
+            message = {"type": payload.get("type"), "alarm": alarm}
         else:
             message = {"type": "incident", "change": payload.get("type"), "incident": payload.get("incident")}
         with contextlib.suppress(asyncio.QueueFull):  # a viewer that cannot keep up misses pushes, not the queue
@@ -203,10 +244,13 @@ async def alarms_live(websocket: WebSocket) -> None:
             message = await outbox.get()
             await websocket.send_text(json.dumps(message, default=str))
 
-    sender = asyncio.create_task(pump())
-    try:
+    async def listen() -> None:
         while True:  # the client sends pings or nothing; we only need to notice it leaving
             await websocket.receive_text()
+
+    sender = asyncio.create_task(pump())
+    try:
+        await guarded(websocket, watch, listen())
     except (WebSocketDisconnect, RuntimeError, OSError):  # OSError: uvicorn's ClientDisconnected
         pass
     finally:
@@ -237,10 +281,10 @@ def offence_types(who: Caller = Depends(caller)) -> dict:
 
 
 @router.get("/incidents")
-def list_incidents(status: list[str] = Query(default=[]), start: datetime | None = None,
-                   end: datetime | None = None, paging: Paging = Depends(), who: Caller = Depends(caller),
+def list_incidents(status: list[IncidentStatus] = Query(default=[]), start: datetime | None = None,
+                   end: datetime | None = None, paging: KeysetPaging = Depends(), who: Caller = Depends(caller),
                    inst: Installation = Depends(installation)) -> dict:
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         query = incident_service.visible_incidents(who.user)
         for s in status:
             if s not in set(IncidentStatus):
@@ -252,38 +296,41 @@ def list_incidents(status: list[str] = Query(default=[]), start: datetime | None
         if end is not None:
             query = query.where(Incident.created_at < end)
         query = query.order_by(Incident.created_at.desc(), Incident.id.desc())
-        return paging.page(session, query, lambda i: incident_service.incident_out(session, i))
+        page = paging.page_by(session, query, [Incident.created_at, Incident.id], lambda i: (i.created_at, i.id))
+        incident_service.preload(session, page["items"])
+        page["items"] = [incident_service.incident_out(session, i) for i in page["items"]]
+        return page
 
 
 class CameraLinkIn(BaseModel):
-    camera_id: int
+    camera_id: Id
     start_at: datetime
     end_at: datetime
 
 
 class IncidentIn(BaseModel):
-    offence_type: str
-    title: str = ""
-    description: str = ""
-    place_id: int | None = None
-    priority: str = "medium"
-    alarm_ids: list[int] = Field(default_factory=list)
-    cameras: list[CameraLinkIn] = Field(default_factory=list)
-    lat: float | None = None
-    lon: float | None = None
+    offence_type: OffenceType
+    title: str = Field("", max_length=300)
+    description: str = Field("", max_length=20_000)
+    place_id: Id | None = None
+    priority: Priority = Priority.MEDIUM
+    alarm_ids: list[Id] = Field(default_factory=list, max_length=100)
+    cameras: list[CameraLinkIn] = Field(default_factory=list, max_length=32)
+    lat: Latitude | None = None
+    lon: Longitude | None = None
 
 
-async def _incident_changed(inst: Installation, incident_id: int, kind: str) -> dict:
+def _incident_changed(inst: Installation, incident_id: int, kind: str) -> dict:
     with inst.db.session() as session:
         incident = session.get(Incident, incident_id)
         out = incident_service.incident_out(session, incident, full=True)
         orgs = incident_service.incident_organisations(session, incident)
-    await _publish(inst, incident_subject(incident_id), {"type": kind, "incident": out, "organisations": orgs})
+    _publish(inst, incident_subject(incident_id), {"type": kind, "incident": out, "organisations": orgs})
     return out
 
 
 @router.post("/incidents", status_code=201)
-async def create_incident(body: IncidentIn, who: Caller = Depends(caller),
+def create_incident(body: IncidentIn, who: Caller = Depends(caller),
                           inst: Installation = Depends(installation)) -> dict:
     _operator(who)
     with inst.db.session() as session:
@@ -294,11 +341,14 @@ async def create_incident(body: IncidentIn, who: Caller = Depends(caller),
         except incident_service.IncidentError as exc:
             raise ApiError(422, str(exc)) from None
         incident_id = incident.id
-    return await _incident_changed(inst, incident_id, "created")
+    return _incident_changed(inst, incident_id, "created")
 
 
-@router.get("/incidents/export", response_model=None)
-def export_incidents(start: datetime, end: datetime, format: str = Query("json", pattern="^(json|csv)$"),
+@router.get("/incidents/export", response_model=None,
+            responses={200: {"description": "The incidents, as JSON (``format=json``) or CSV (``format=csv``)",
+                             "content": {"application/json": {"schema": {"type": "object"}},
+                                         "text/csv": {"schema": {"type": "string"}}}}})
+def export_incidents(start: datetime, end: datetime, format: Literal["json", "csv"] = "json",
                      who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Any:
     """Incidents opened in [start, end) with their response times, as JSON or CSV (audited)."""
     if start.tzinfo is None or end.tzinfo is None or end <= start or end - start > MAX_PERIOD:
@@ -317,7 +367,7 @@ def export_incidents(start: datetime, end: datetime, format: str = Query("json",
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+def get_incident(incident_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     """An incident with its cameras and clips, alarms, crews and timeline (audited: it may hold personal data)."""
     with inst.db.session() as session:
         incident = _incident_for(session, who, incident_id)
@@ -327,14 +377,14 @@ def get_incident(incident_id: int, who: Caller = Depends(caller), inst: Installa
 
 
 class IncidentPatch(BaseModel):
-    offence_type: str | None = None
-    title: str | None = None
-    description: str | None = None
-    priority: str | None = None
+    offence_type: OffenceType = unset()
+    title: str = unset(max_length=300)
+    description: str = unset(max_length=20_000)
+    priority: Priority = unset()
 
 
-@router.patch("/incidents/{incident_id}")
-async def patch_incident(incident_id: int, body: IncidentPatch, who: Caller = Depends(caller),
+@router.patch("/incidents/{incident_id}", responses=errors(409))
+def patch_incident(incident_id: Id, body: IncidentPatch, who: Caller = Depends(caller),
                          inst: Installation = Depends(installation)) -> dict:
     _operator(who)
     with inst.db.session() as session:
@@ -343,7 +393,7 @@ async def patch_incident(incident_id: int, body: IncidentPatch, who: Caller = De
             incident_service.update_incident(session, who.actor, incident, **body.model_dump(exclude_none=True))
         except incident_service.IncidentError as exc:
             raise ApiError(409 if "closed" in str(exc) else 422, str(exc)) from None
-    return await _incident_changed(inst, incident_id, "updated")
+    return _incident_changed(inst, incident_id, "updated")
 
 
 class NoteIn(BaseModel):
@@ -351,7 +401,7 @@ class NoteIn(BaseModel):
 
 
 @router.post("/incidents/{incident_id}/notes", status_code=201)
-async def add_note(incident_id: int, body: NoteIn, who: Caller = Depends(caller),
+def add_note(incident_id: Id, body: NoteIn, who: Caller = Depends(caller),
                    inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         incident = _incident_for(session, who, incident_id)
@@ -359,11 +409,11 @@ async def add_note(incident_id: int, body: NoteIn, who: Caller = Depends(caller)
             incident_service.add_note(session, who.actor, incident, body.text)
         except incident_service.IncidentError as exc:
             raise ApiError(422, str(exc)) from None
-    return await _incident_changed(inst, incident_id, "note")
+    return _incident_changed(inst, incident_id, "note")
 
 
 @router.post("/incidents/{incident_id}/cameras", status_code=201)
-async def link_camera(incident_id: int, body: CameraLinkIn, who: Caller = Depends(caller),
+def link_camera(incident_id: Id, body: CameraLinkIn, who: Caller = Depends(caller),
                       inst: Installation = Depends(installation)) -> dict:
     """Link a camera and a window (the clip to look at and export) to the incident."""
     _operator(who)
@@ -374,29 +424,27 @@ async def link_camera(incident_id: int, body: CameraLinkIn, who: Caller = Depend
                                          body.end_at)
         except incident_service.IncidentError as exc:
             raise ApiError(422, str(exc)) from None
-    return await _incident_changed(inst, incident_id, "updated")
+    return _incident_changed(inst, incident_id, "updated")
 
 
 @router.get("/incidents/{incident_id}/responders")
-def responders(incident_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    """Response crews the caller may send to this incident, with whether each is busy on an open dispatch."""
+def responders(incident_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    """Response crews the caller may send to this incident, with whether each is busy on an open dispatch. When none
+    is free: ``reason`` (``none_in_district`` — the unit has no crew on duty — or ``all_busy``), the incident's
+    ``district``, and the crews of the neighbouring districts' duty units (``neighbours``), which may then be sent."""
     _operator(who)
     with inst.db.session() as session:
         incident = _incident_for(session, who, incident_id)
-        busy = set(session.scalars(select(Dispatch.responder_id).where(Dispatch.status != "closed")))
-        items = [{"id": u.id, "username": u.username, "full_name": u.full_name,
-                  "organisation_id": u.organisation_id, "busy": u.id in busy}
-                 for u in session.scalars(incident_service.dispatchable(session, who.user, incident))]
-        return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+        return incident_service.crews(session, who.user, incident)
 
 
 class DispatchIn(BaseModel):
-    responder_ids: list[int] = Field(min_length=1)
-    note: str = ""
+    responder_ids: list[Id] = Field(min_length=1, max_length=50)
+    note: str = Field("", max_length=2000)
 
 
 @router.post("/incidents/{incident_id}/dispatches", status_code=201)
-async def dispatch(incident_id: int, body: DispatchIn, who: Caller = Depends(caller),
+def dispatch(incident_id: Id, body: DispatchIn, who: Caller = Depends(caller),
                    inst: Installation = Depends(installation)) -> dict:
     """Send response crews (responders of the caller's unit or of an organisation the incident's alarms went to)."""
     _operator(who)
@@ -406,15 +454,15 @@ async def dispatch(incident_id: int, body: DispatchIn, who: Caller = Depends(cal
             incident_service.dispatch(session, who.actor, who.user, incident, body.responder_ids, body.note)
         except incident_service.IncidentError as exc:
             raise ApiError(422, str(exc)) from None
-    return await _incident_changed(inst, incident_id, "dispatched")
+    return _incident_changed(inst, incident_id, "dispatched")
 
 
 class CloseIn(BaseModel):
     resolution: str = Field(min_length=1, max_length=5000)
 
 
-@router.post("/incidents/{incident_id}/close")
-async def close_incident(incident_id: int, body: CloseIn, who: Caller = Depends(caller),
+@router.post("/incidents/{incident_id}/close", responses=errors(409))
+def close_incident(incident_id: Id, body: CloseIn, who: Caller = Depends(caller),
                          inst: Installation = Depends(installation)) -> dict:
     _operator(who)
     with inst.db.session() as session:
@@ -423,7 +471,7 @@ async def close_incident(incident_id: int, body: CloseIn, who: Caller = Depends(
             incident_service.close_incident(session, who.actor, incident, body.resolution)
         except incident_service.IncidentError as exc:
             raise ApiError(409, str(exc)) from None
-    return await _incident_changed(inst, incident_id, "closed")
+    return _incident_changed(inst, incident_id, "closed")
 
 
 # --- crews ----------------------------------------------------------------------------------------------------------
@@ -440,13 +488,56 @@ def my_dispatches(all: bool = False, who: Caller = Depends(caller), inst: Instal
         return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
 
 
+@router.websocket("/dispatches/live")
+async def dispatches_live(websocket: WebSocket) -> None:
+    """A crew's calls pushed as they come and change: ``{"type": "dispatch", "change": "dispatched" | "dispatch" |
+    "closed" | …, "item": {…}}`` with ``item`` shaped like an item of ``GET /dispatches/mine`` (the dispatch and a
+    summary of its incident), only for dispatches sent to the caller — what ``GET /dispatches/mine`` would show. The
+    token and the role are checked again every few seconds; a logout or deactivation ends the stream
+    (``live_access``)."""
+    inst: Installation = websocket.app.state.installation
+    opened = await _open_push(websocket, inst, incident_service.may_take_calls)
+    if opened is None:
+        return
+    user, bus = opened
+    outbox: asyncio.Queue[dict] = asyncio.Queue(maxsize=256)
+    watch = AccessWatch(inst, websocket_token(websocket) or "",
+                        lambda session, who: incident_service.may_take_calls(who))
+
+    async def on_message(subject: str, payload: dict) -> None:
+        for item in incident_service.crew_items(payload.get("incident") or {}, user.id):
+            with contextlib.suppress(asyncio.QueueFull):
+                outbox.put_nowait({"type": "dispatch", "change": payload.get("type"), "item": item})
+
+    sub = await bus.subscribe(f"{INCIDENTS}.>", on_message)
+    await websocket.send_text(json.dumps({"type": "hello", "user": user.username}))
+
+    async def pump() -> None:
+        while True:
+            await websocket.send_text(json.dumps(await outbox.get(), default=str))
+
+    async def listen() -> None:
+        while True:
+            await websocket.receive_text()
+
+    sender = asyncio.create_task(pump())
+    try:
+        await guarded(websocket, watch, listen())
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        sender.cancel()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
 class ReportIn(BaseModel):
-    status: str
-    note: str = ""
+    status: Literal["acknowledged", "en_route", "on_scene", "closed"]  # forward only, from "sent"
+    note: str = Field("", max_length=2000)
 
 
-@router.post("/dispatches/{dispatch_id}/status")
-async def report_status(dispatch_id: int, body: ReportIn, who: Caller = Depends(caller),
+@router.post("/dispatches/{dispatch_id}/status", responses=errors(409))
+def report_status(dispatch_id: Id, body: ReportIn, who: Caller = Depends(caller),
                         inst: Installation = Depends(installation)) -> dict:
     """A crew reports: acknowledged, en_route, on_scene, closed (forward only)."""
     with inst.db.session() as session:
@@ -459,14 +550,14 @@ async def report_status(dispatch_id: int, body: ReportIn, who: Caller = Depends(
             raise ApiError(409, str(exc)) from None
         incident_id = d.incident_id
         out = incident_service.dispatch_out(session, d)
-    await _incident_changed(inst, incident_id, "dispatch")
+    _incident_changed(inst, incident_id, "dispatch")
     return out
 
 
 # --- KPIs -----------------------------------------------------------------------------------------------------------
 
 @router.get("/operations/kpis")
-def kpis(start: datetime | None = None, end: datetime | None = None, organisation: int | None = None,
+def kpis(start: datetime | None = None, end: datetime | None = None, organisation: Id | None = None,
          who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     """Per unit: alarms, time to acknowledge / dispatch / arrival (median, mean, p90), false-alarm rate; and the
     false-alarm rate per camera and per rule. Default period: the last 30 days."""

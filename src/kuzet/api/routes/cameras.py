@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from kuzet.api.deps import Caller, caller, installation
-from kuzet.api.errors import ApiError, not_found
-from kuzet.api.routes.common import Paging, camera_for
-from kuzet.api.schemas import CameraIn, CameraOut, CameraPatch
+from kuzet.api.errors import ApiError, not_found, rejected_rows
+from kuzet.api.limits import spool
+from kuzet.api.routes.common import ERRORS, Id, Paging, camera_for, errors
+from kuzet.api.schemas import CameraIn, CameraKind, CameraOut, CameraPatch, Page
 from kuzet.domain.access import Right
 from kuzet.installation import Installation
 from kuzet.services import access
 from kuzet.services.cameras import (
     CameraError,
     ImportRejected,
+    allowed_schemes,
     create_camera,
     delete_camera,
     import_csv,
@@ -22,7 +25,7 @@ from kuzet.services.cameras import (
 )
 from kuzet.store.models import Camera, Place
 
-router = APIRouter(prefix="/cameras", tags=["cameras"])
+router = APIRouter(prefix="/cameras", tags=["cameras"], responses=ERRORS)
 
 
 def camera_out(camera: Camera, rights: frozenset[Right], place_name: str | None = None) -> CameraOut:
@@ -39,32 +42,40 @@ def camera_out(camera: Camera, rights: frozenset[Right], place_name: str | None 
     )
 
 
-@router.get("")
-def list_cameras(paging: Paging = Depends(), place_id: int | None = None, kind: str | None = None,
-                 q: str | None = None, who: Caller = Depends(caller),
-                 inst: Installation = Depends(installation)) -> dict:
-    """Cameras the caller may see. ``place_id`` narrows to a place subtree."""
-    with inst.db.session() as session:
-        query = access.visible_cameras(who.user).order_by(Camera.id)
+@router.get("", response_model=Page[CameraOut])
+def list_cameras(paging: Paging = Depends(), place_id: Id | None = None, kind: CameraKind | None = None,
+                 q: str | None = Query(None, max_length=200), who: Caller = Depends(caller),
+                 inst: Installation = Depends(installation)) -> Response:
+    """Cameras the caller may see. ``place_id`` narrows to a place subtree. The rights of the whole page come from
+    the caller's reach (one query, cached per caller) and the page's places (one query): the number of statements
+    does not grow with the page or the city. The page is serialised here, from models built here, rather than
+    validated again against the response model in another worker thread (the list every console page asks for)."""
+    with inst.db.session(readonly=True) as session:
+        query = access.visible_cameras(who.user, session=session).order_by(Camera.id)
         if place_id is not None:
             root = session.get(Place, place_id)
             if root is None:
-                return {"items": [], "total": 0, "limit": paging.limit, "offset": paging.offset}
-            query = query.join(Place, Place.id == Camera.place_id).where(Place.path.startswith(root.path))
+                return Response(Page[CameraOut](items=[], total=0, limit=paging.limit, offset=paging.offset)
+                                .model_dump_json(), media_type="application/json")
+            query = query.where(Camera.place_id.in_(
+                select(Place.id).where(Place.path.startswith(root.path, autoescape=True))))
         if kind:
             query = query.where(Camera.kind == kind)
         if q:
             query = query.where(Camera.name.ilike(f"%{q}%"))
-        names = dict(session.execute(select(Place.id, Place.name)).all())
-        return paging.page(
-            session, query,
-            lambda c: camera_out(c, access.camera_rights(session, who.user, c), names.get(c.place_id)),
-        )
+        page = paging.page(session, query)
+        cameras = page["items"]
+        places = access.place_names_and_paths(session, {c.place_id for c in cameras})
+        rights = access.rights_on_cameras(session, who.user, cameras,
+                                          paths={i: path for i, (_name, path) in places.items()})
+        page["items"] = [camera_out(c, rights[c.id], places[c.place_id][0] if c.place_id in places else None)
+                         for c in cameras]
+    return Response(Page[CameraOut](**page).model_dump_json(), media_type="application/json")
 
 
 @router.get("/{camera_id}", response_model=CameraOut)
-def get_camera(camera_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> CameraOut:
-    with inst.db.session() as session:
+def get_camera(camera_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> CameraOut:
+    with inst.db.session(readonly=True) as session:
         camera = camera_for(session, who.user, camera_id)
         place = session.get(Place, camera.place_id)
         return camera_out(camera, access.camera_rights(session, who.user, camera), place.name if place else None)
@@ -79,28 +90,35 @@ def add_camera(body: CameraIn, who: Caller = Depends(caller), inst: Installation
         ):
             raise not_found("place not found")
         try:
-            camera = create_camera(session, who.actor, inst.keys, **body.model_dump())
+            camera = create_camera(session, who.actor, inst.keys, **body.model_dump(),
+                                   url_schemes=allowed_schemes(inst.settings))
         except CameraError as exc:
             raise ApiError(422, str(exc)) from None
         return camera_out(camera, access.camera_rights(session, who.user, camera), place.name)
 
 
 @router.patch("/{camera_id}", response_model=CameraOut)
-def patch_camera(camera_id: int, body: CameraPatch, who: Caller = Depends(caller),
+def patch_camera(camera_id: Id, body: CameraPatch, who: Caller = Depends(caller),
                  inst: Installation = Depends(installation)) -> CameraOut:
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id)
         if Right.MANAGE not in access.camera_rights(session, who.user, camera):
             raise ApiError(403, "you may view this camera but not change it")
+        new_place = body.place_id if "place_id" in body.model_fields_set else None
+        if new_place is not None and new_place != camera.place_id:
+            place = session.get(Place, new_place)
+            if place is None or Right.MANAGE not in access.place_rights(session, who.user, place):
+                raise not_found("place not found")  # a camera moves only between places its manager manages
         try:
-            update_camera(session, who.actor, inst.keys, camera, **body.model_dump(exclude_unset=True))
+            update_camera(session, who.actor, inst.keys, camera, **body.model_dump(exclude_unset=True),
+                          url_schemes=allowed_schemes(inst.settings))
         except CameraError as exc:
             raise ApiError(422, str(exc)) from None
         return camera_out(camera, access.camera_rights(session, who.user, camera))
 
 
 @router.delete("/{camera_id}", status_code=204)
-def remove_camera(camera_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> None:
+def remove_camera(camera_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> None:
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id)
         if Right.MANAGE not in access.camera_rights(session, who.user, camera):
@@ -108,34 +126,30 @@ def remove_camera(camera_id: int, who: Caller = Depends(caller), inst: Installat
         delete_camera(session, who.actor, camera)
 
 
-@router.post("/import", status_code=201)
-async def import_cameras(file: UploadFile = File(...), who: Caller = Depends(caller),
+@router.post("/import", status_code=201, responses=errors(413))
+async def import_cameras(request: Request, file: UploadFile = File(...), who: Caller = Depends(caller),
                          inst: Installation = Depends(installation)) -> dict:
     """CSV import: every row validated; all cameras are created or none, with each bad row's line number."""
     if not access.is_platform_admin(who.user):
         raise ApiError(403, "only platform admins import cameras in bulk")
     import io
 
-    raw = await file.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError(422, "the file is not UTF-8 text") from None
-    try:
-        with inst.db.session() as session:
-            result = import_csv(session, who.actor, inst.keys, io.StringIO(text))
-    except ImportRejected as exc:
-        return _rejected(exc)
-    except CameraError as exc:
-        raise ApiError(422, str(exc)) from None
+    with await spool(file, inst.settings.http.max_upload_bytes, ".csv") as raw:
+        def work():  # noqa: ANN202 - in a worker thread, never on the event loop
+            with inst.db.session() as session:
+                return import_csv(session, who.actor, inst.keys, io.TextIOWrapper(raw, "utf-8-sig", newline=""),
+                                  url_schemes=allowed_schemes(inst.settings))
+
+        try:
+            result = await run_in_threadpool(work)
+        except UnicodeDecodeError:
+            raise ApiError(422, "the file is not UTF-8 text") from None
+        except ImportRejected as exc:
+            return _rejected(request, exc)
+        except CameraError as exc:
+            raise ApiError(422, str(exc)) from None
     return {"created": result.created}
 
 
-def _rejected(exc: ImportRejected):  # noqa: ANN202
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(
-        {"error": {"code": "import_rejected", "message": str(exc),
-                   "rows": [{"line": e.line, "message": e.message} for e in exc.errors]}},
-        status_code=422,
-    )
+def _rejected(request: Request, exc: ImportRejected):  # noqa: ANN202
+    return rejected_rows(request, str(exc), [(e.line, e.message) for e in exc.errors])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from kuzet import __version__
@@ -16,3 +17,12 @@ def health(inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         session.execute(text("SELECT 1"))
     return {"status": "ok", "version": __version__, "database": inst.db.engine.dialect.name}
+
+
+@router.get("/ready")
+def ready(inst: Installation = Depends(installation)) -> JSONResponse:
+    """Readiness: the database, the event bus and the recordings storage are reachable; 503 names what is not."""
+    from kuzet.services.cluster.readiness import readiness
+
+    report = readiness(inst)
+    return JSONResponse(report, status_code=200 if report["ready"] else 503)

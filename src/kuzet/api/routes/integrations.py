@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,33 +16,38 @@ from sqlalchemy import select
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import ApiError, not_found
-from kuzet.api.routes.common import Paging
+from kuzet.api.routes.common import ERRORS, Id, Paging, errors
+from kuzet.api.schemas import unset
 from kuzet.installation import Installation
 from kuzet.services import access
 from kuzet.services.operations import webhooks as service
 from kuzet.store.models import Organisation
 from kuzet.store.models.operations import Webhook, WebhookDelivery
 
-router = APIRouter(prefix="/webhooks", tags=["integrations"])
+router = APIRouter(prefix="/webhooks", tags=["integrations"], responses=ERRORS)
+# ["alarm.*", "incident.closed"] or "alarm.*,incident.closed"
+Topics = Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=20)] | Annotated[
+    str, Field(max_length=400)]
+Secret = Annotated[str, Field(min_length=16, max_length=200, pattern=r"^\S+$")]
 
 
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=1000)
-    topics: list[str] | str = service.DEFAULT_TOPICS
-    organisation_id: int | None = None  # platform admins: None = platform-wide; others: their organisation
-    secret: str | None = Field(None, description="Leave out to have one generated (recommended)")
+    topics: Topics = service.DEFAULT_TOPICS
+    organisation_id: Id | None = None  # platform admins: None = platform-wide; others: their organisation
+    secret: Secret | None = Field(None, description="Leave out to have one generated (recommended)")
     enabled: bool = True
 
 
 class WebhookPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
-    url: str | None = Field(None, min_length=1, max_length=1000)
-    topics: list[str] | str | None = None
-    enabled: bool | None = None
-    secret: str | None = Field(None, description="A new secret of your choosing; it is not returned")
+    name: str = unset(min_length=1, max_length=200)
+    url: str = unset(min_length=1, max_length=1000)
+    topics: Topics = unset()
+    enabled: bool = unset()
+    secret: Secret = unset(description="A new secret of your choosing; it is not returned")
 
 
 def webhook_out(hook: Webhook) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def _webhook_for(session, who: Caller, webhook_id: int) -> Webhook:  # noqa: ANN
 
 
 def _wake(inst: Installation) -> None:
-    running = inst.extras.get("webhooks")
+    running = inst.running.webhooks
     if running is not None:
         running.wake()
 
@@ -102,26 +107,28 @@ def add_webhook(body: WebhookIn, who: Caller = Depends(caller), inst: Installati
         try:
             hook, secret = service.create_webhook(
                 session, who.actor, inst.keys, name=body.name, url=body.url, organisation_id=organisation_id,
-                topics=body.topics, secret=body.secret, enabled=body.enabled)
+                topics=body.topics, secret=body.secret, enabled=body.enabled,
+                networks=inst.settings.security.webhook_allowed_networks)
         except service.WebhookError as exc:
             raise ApiError(422, str(exc)) from None
         return {**webhook_out(hook), "secret": secret}
 
 
 @router.get("/{webhook_id}")
-def get_webhook(webhook_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+def get_webhook(webhook_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         return webhook_out(_webhook_for(session, who, webhook_id))
 
 
 @router.patch("/{webhook_id}")
-def patch_webhook(webhook_id: int, body: WebhookPatch, who: Caller = Depends(caller),
+def patch_webhook(webhook_id: Id, body: WebhookPatch, who: Caller = Depends(caller),
                   inst: Installation = Depends(installation)) -> dict:
     """Change name, URL, topics, enabled, or set a new secret of your own (a webhook's organisation is fixed)."""
     with inst.db.session() as session:
         hook = _webhook_for(session, who, webhook_id)
         try:
-            service.update_webhook(session, who.actor, inst.keys, hook, **body.model_dump(exclude_unset=True))
+            service.update_webhook(session, who.actor, inst.keys, hook, **body.model_dump(exclude_unset=True),
+                                   networks=inst.settings.security.webhook_allowed_networks)
         except service.WebhookError as exc:
             raise ApiError(422, str(exc)) from None
         result = webhook_out(hook)
@@ -130,7 +137,7 @@ def patch_webhook(webhook_id: int, body: WebhookPatch, who: Caller = Depends(cal
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def remove_webhook(webhook_id: int, who: Caller = Depends(caller),
+def remove_webhook(webhook_id: Id, who: Caller = Depends(caller),
                    inst: Installation = Depends(installation)) -> Response:
     """Delete a webhook with its delivery log (the audit log keeps what it was)."""
     with inst.db.session() as session:
@@ -139,8 +146,8 @@ def remove_webhook(webhook_id: int, who: Caller = Depends(caller),
 
 
 @router.get("/{webhook_id}/deliveries")
-def list_deliveries(webhook_id: int, paging: Paging = Depends(),
-                    state: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
+def list_deliveries(webhook_id: Id, paging: Paging = Depends(),
+                    state: Literal["pending", "delivered", "failed"] | None = Query(None),
                     since: datetime | None = None, who: Caller = Depends(caller),
                     inst: Installation = Depends(installation)) -> dict:
     """The delivery log, newest first: each message with its state and every attempt (time, HTTP status, error, ms)."""
@@ -157,7 +164,7 @@ def list_deliveries(webhook_id: int, paging: Paging = Depends(),
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202)
-def redeliver(webhook_id: int, delivery_id: int, who: Caller = Depends(caller),
+def redeliver(webhook_id: Id, delivery_id: Id, who: Caller = Depends(caller),
               inst: Installation = Depends(installation)) -> dict:
     """Send a message again: a new delivery with the same message id and body, and a fresh set of attempts."""
     with inst.db.session() as session:
@@ -171,8 +178,8 @@ def redeliver(webhook_id: int, delivery_id: int, who: Caller = Depends(caller),
     return result
 
 
-@router.post("/{webhook_id}/test")
-async def test_webhook(webhook_id: int, who: Caller = Depends(caller),
+@router.post("/{webhook_id}/test", responses=errors(409))
+async def test_webhook(webhook_id: Id, who: Caller = Depends(caller),
                        inst: Installation = Depends(installation)) -> dict:
     """Send a ``ping`` now and answer with its delivery after the first attempt (later retries as for any message)."""
     def _queue() -> int:

@@ -4,20 +4,24 @@ their search, hot lists, alarm rules. Alarms, incidents and dispatch are in ``al
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
-from kuzet.api.deps import Caller, caller, installation, media_caller
+from kuzet.api.deps import Caller, caller, installation, media_caller, running
 from kuzet.api.errors import ApiError, error_body, not_found
-from kuzet.api.routes.common import Paging, camera_for
+from kuzet.api.limits import spool
+from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, Paging, camera_for, errors, media
 from kuzet.api.routes.watching import audit_view
+from kuzet.api.schemas import unset
 from kuzet.domain.access import Right
 from kuzet.domain.audit import Action
-from kuzet.installation import Installation
+from kuzet.domain.operations import OBJECT_LABELS, EventKind, Priority
+from kuzet.installation import Installation, Running
 from kuzet.services import access
 from kuzet.services.operations import events as events_service
 from kuzet.services.operations import hotlists, rules
@@ -25,16 +29,20 @@ from kuzet.services.operations.analysis import default_anpr, plan_for
 from kuzet.store.models import Camera
 from kuzet.store.models.operations import AlarmRule, CameraAnalysis, Event, HotList, HotListEntry
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=ERRORS)
 MAX_ZONES = 32
+MAX_HOTLIST_FILE = 5_000_000  # a hot list is plates and reasons: 5 MB is a hundred thousand rows
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, description="0..1 of the picture")]
+EventLabel = Literal[(*OBJECT_LABELS, "plate")]  # what objects and plates are labelled
+HotListKind = Literal[hotlists.KINDS]
 
 
 # --- analysis settings ----------------------------------------------------------------------------------------------
 
 class Zone(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    kind: str = Field("zone", pattern="^(zone|mask)$")
-    points: list[tuple[float, float]] = Field(min_length=3, max_length=64)
+    kind: Literal["zone", "mask"] = "zone"
+    points: list[tuple[Fraction, Fraction]] = Field(min_length=3, max_length=64)
 
 
 class AnalysisIn(BaseModel):
@@ -44,9 +52,9 @@ class AnalysisIn(BaseModel):
     min_area: float = Field(0.002, ge=0, le=1)
     zones: list[Zone] = Field(default_factory=list, max_length=MAX_ZONES)
     objects: bool = False
-    detector: str = Field("hog", pattern="^(hog|onnx)$")
+    detector: Literal["hog", "onnx"] = "hog"
     anpr: bool | None = None  # None: on for road and gate cameras
-    stream: str = Field("auto", pattern="^(auto|sub|main)$")
+    stream: Literal["auto", "sub", "main"] = "auto"
 
 
 def _analysis_out(camera: Camera, row: CameraAnalysis | None) -> dict[str, Any]:
@@ -60,7 +68,7 @@ def _analysis_out(camera: Camera, row: CameraAnalysis | None) -> dict[str, Any]:
 
 
 @router.get("/cameras/{camera_id}/analysis")
-def get_analysis(camera_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+def get_analysis(camera_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     """What is analysed on the camera: motion (rate, sensitivity, minimum area, zones and masks), objects, plates."""
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
@@ -68,7 +76,7 @@ def get_analysis(camera_id: int, who: Caller = Depends(caller), inst: Installati
 
 
 @router.put("/cameras/{camera_id}/analysis")
-def put_analysis(camera_id: int, body: AnalysisIn, who: Caller = Depends(caller),
+def put_analysis(camera_id: Id, body: AnalysisIn, who: Caller = Depends(caller),
                  inst: Installation = Depends(installation)) -> dict:
     """Change the camera's analysis (needs the manage right on the camera). Zone points are 0..1 of the picture."""
     names = [z.name.strip() for z in body.zones]
@@ -98,17 +106,22 @@ def put_analysis(camera_id: int, body: AnalysisIn, who: Caller = Depends(caller)
         return _analysis_out(camera, row)
 
 
-@router.get("/cameras/{camera_id}/snapshot.jpg")
-async def camera_snapshot(camera_id: int, stream: str = "sub", who: Caller = Depends(media_caller),
-                          inst: Installation = Depends(installation)) -> Response:
+@router.get("/cameras/{camera_id}/snapshot.jpg", response_class=Response,
+            responses=errors(503) | media("image/jpeg"))
+async def camera_snapshot(camera_id: Id, stream: Literal["sub", "main"] = "sub", who: Caller = Depends(media_caller),
+                          inst: Installation = Depends(installation),
+                          parts: Running = Depends(running)) -> Response:
     """The camera's current picture (its latest keyframe), e.g. to draw zones on. A live view: audited."""
     import asyncio
 
     from kuzet.services.operations.decode import keyframe_jpeg
 
-    with inst.db.session() as session:
-        camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
-    hub, recorder = inst.extras.get("hub"), inst.extras.get("recorder")
+    def allowed() -> Camera:  # in a worker thread, never on the event loop
+        with inst.db.session() as session:
+            return camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+
+    camera = await asyncio.to_thread(allowed)
+    hub, recorder = parts.hub, parts.recorder
     if hub is None or recorder is None:
         raise ApiError(503, "the recorder is not running")
     stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
@@ -129,7 +142,8 @@ async def camera_snapshot(camera_id: int, stream: str = "sub", who: Caller = Dep
     jpeg = await asyncio.to_thread(keyframe_jpeg, init, fragment)
     if jpeg is None:
         raise ApiError(503, "no picture could be decoded from the camera")
-    audit_view(inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE, {"via": "snapshot"})
+    await asyncio.to_thread(audit_view, inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE,
+                            {"via": "snapshot"})
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -142,36 +156,36 @@ def _ts(value: datetime | None, name: str) -> datetime | None:
 
 
 @router.get("/events")
-def search_events(camera: list[int] = Query(default=[]), place: int | None = None, start: datetime | None = None,
-                  end: datetime | None = None, kind: str | None = None, label: str | None = None,
-                  plate: str | None = None, fuzzy: bool = False, zone: str | None = None,
-                  paging: Paging = Depends(), who: Caller = Depends(caller),
+def search_events(camera: list[Id] = Query(default=[], max_length=100), place: Id | None = None,
+                  start: datetime | None = None, end: datetime | None = None, kind: EventKind | None = None,
+                  label: EventLabel | None = None, plate: str | None = Query(None, max_length=32),
+                  fuzzy: bool = False, zone: str | None = Query(None, max_length=100),
+                  paging: KeysetPaging = Depends(), who: Caller = Depends(caller),
                   inst: Installation = Depends(installation)) -> dict:
     """Detections on the cameras the caller may see in the archive, newest first. ``plate`` is a prefix (``123AB``)
     or, with ``fuzzy=true``, a whole plate matched within one OCR-style error."""
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         try:
             query = events_service.search(session, who.user, camera_ids=camera, place_id=place,
                                           start=_ts(start, "start"), end=_ts(end, "end"), kind=kind, label=label,
                                           plate=plate, fuzzy=fuzzy, zone=zone)
         except events_service.EventError as exc:
             raise ApiError(422, str(exc)) from None
-        names = dict(session.execute(select(Camera.id, Camera.name)).all())
-        page = paging.page(session, query)
-        page["items"] = [events_service.event_out(e) | {"camera_name": names.get(e.camera_id)} for e in page["items"]]
+        page = paging.page_by(session, query, [Event.start_at, Event.id], lambda e: (e.start_at, e.id))
+        page["items"] = events_service.events_out(session, page["items"])
         return page
 
 
 def _event_for(session: Any, who: Caller, event_id: int) -> Event:
-    event = session.scalar(events_service.visible_events(who.user).where(Event.id == event_id))
+    event = session.scalar(events_service.visible_events(who.user, session=session).where(Event.id == event_id))
     if event is None:
         raise not_found("event not found")
     return event
 
 
 @router.get("/events/{event_id}")
-def get_event(event_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    with inst.db.session() as session:
+def get_event(event_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+    with inst.db.session(readonly=True) as session:
         event = _event_for(session, who, event_id)
         return events_service.event_out(event, session.get(Camera, event.camera_id))
 
@@ -189,15 +203,15 @@ def _event_image(event_id: int, which: str, who: Caller, inst: Installation) -> 
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/events/{event_id}/snapshot.jpg")
-def event_snapshot(event_id: int, who: Caller = Depends(media_caller),
+@router.get("/events/{event_id}/snapshot.jpg", response_class=FileResponse, responses=media("image/jpeg"))
+def event_snapshot(event_id: Id, who: Caller = Depends(media_caller),
                    inst: Installation = Depends(installation)) -> FileResponse:
     """The picture at the detection's best moment (audited as an archive view)."""
     return _event_image(event_id, "snapshot", who, inst)
 
 
-@router.get("/events/{event_id}/crop.jpg")
-def event_crop(event_id: int, who: Caller = Depends(media_caller),
+@router.get("/events/{event_id}/crop.jpg", response_class=FileResponse, responses=media("image/jpeg"))
+def event_crop(event_id: Id, who: Caller = Depends(media_caller),
                inst: Installation = Depends(installation)) -> FileResponse:
     """The plate as read (plate events only; audited as an archive view)."""
     return _event_image(event_id, "crop", who, inst)
@@ -207,20 +221,20 @@ def event_crop(event_id: int, who: Caller = Depends(media_caller),
 
 class HotListIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    kind: str = "wanted"
-    priority: str = "high"
+    kind: HotListKind = "wanted"
+    priority: Priority = Priority.HIGH
 
 
 class HotListPatch(BaseModel):
-    name: str | None = None
-    kind: str | None = None
-    priority: str | None = None
-    active: bool | None = None
+    name: str = unset(min_length=1, max_length=200)
+    kind: HotListKind = unset()
+    priority: Priority = unset()
+    active: bool = unset()
 
 
 class EntryIn(BaseModel):
     plate: str = Field(min_length=1, max_length=32)
-    reason: str = ""
+    reason: str = Field("", max_length=2000)
     valid_to: datetime | None = None
 
 
@@ -229,11 +243,14 @@ def _hotlist_user(session: Any, who: Caller) -> None:
         raise not_found()
 
 
-def _hot_list(session: Any, who: Caller, list_id: int) -> HotList:
+def _hot_list(session: Any, who: Caller, list_id: int, *, change: bool = False) -> HotList:
+    """A hot list every police operator reads; ``change``: only its own organisation (and platform admins) edit it."""
     _hotlist_user(session, who)
     hot_list = session.get(HotList, list_id)
     if hot_list is None:
         raise not_found("hot list not found")
+    if change and not hotlists.may_change(who.user, hot_list):
+        raise ApiError(403, "only the organisation that keeps this list changes it")
     return hot_list
 
 
@@ -261,10 +278,10 @@ def create_hotlist(body: HotListIn, who: Caller = Depends(caller), inst: Install
 
 
 @router.patch("/hotlists/{list_id}")
-def patch_hotlist(list_id: int, body: HotListPatch, who: Caller = Depends(caller),
+def patch_hotlist(list_id: Id, body: HotListPatch, who: Caller = Depends(caller),
                   inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
-        hot_list = _hot_list(session, who, list_id)
+        hot_list = _hot_list(session, who, list_id, change=True)
         try:
             hotlists.update_list(session, who.actor, hot_list, **body.model_dump(exclude_none=True))
         except hotlists.HotListError as exc:
@@ -273,15 +290,15 @@ def patch_hotlist(list_id: int, body: HotListPatch, who: Caller = Depends(caller
 
 
 @router.delete("/hotlists/{list_id}", status_code=204)
-def delete_hotlist(list_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Response:
+def delete_hotlist(list_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Response:
     with inst.db.session() as session:
-        hotlists.delete_list(session, who.actor, _hot_list(session, who, list_id))
+        hotlists.delete_list(session, who.actor, _hot_list(session, who, list_id, change=True))
     return Response(status_code=204)
 
 
 @router.get("/hotlists/{list_id}/entries")
-def list_entries(list_id: int, plate: str | None = None, paging: Paging = Depends(), who: Caller = Depends(caller),
-                 inst: Installation = Depends(installation)) -> dict:
+def list_entries(list_id: Id, plate: str | None = Query(None, max_length=32), paging: Paging = Depends(),
+                 who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         _hot_list(session, who, list_id)
         query = select(HotListEntry).where(HotListEntry.list_id == list_id).order_by(HotListEntry.plate)
@@ -293,10 +310,10 @@ def list_entries(list_id: int, plate: str | None = None, paging: Paging = Depend
 
 
 @router.post("/hotlists/{list_id}/entries", status_code=201)
-def add_entry(list_id: int, body: EntryIn, who: Caller = Depends(caller),
+def add_entry(list_id: Id, body: EntryIn, who: Caller = Depends(caller),
               inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
-        hot_list = _hot_list(session, who, list_id)
+        hot_list = _hot_list(session, who, list_id, change=True)
         try:
             entry = hotlists.add_entry(session, who.actor, hot_list, body.plate, body.reason, _ts(body.valid_to,
                                                                                                   "valid_to"))
@@ -306,10 +323,10 @@ def add_entry(list_id: int, body: EntryIn, who: Caller = Depends(caller),
 
 
 @router.delete("/hotlists/{list_id}/entries/{entry_id}", status_code=204)
-def delete_entry(list_id: int, entry_id: int, who: Caller = Depends(caller),
+def delete_entry(list_id: Id, entry_id: Id, who: Caller = Depends(caller),
                  inst: Installation = Depends(installation)) -> Response:
     with inst.db.session() as session:
-        _hot_list(session, who, list_id)
+        _hot_list(session, who, list_id, change=True)
         entry = session.get(HotListEntry, entry_id)
         if entry is None or entry.list_id != list_id:
             raise not_found("entry not found")
@@ -317,58 +334,79 @@ def delete_entry(list_id: int, entry_id: int, who: Caller = Depends(caller),
     return Response(status_code=204)
 
 
-@router.post("/hotlists/{list_id}/import")
-async def import_entries(list_id: int, file: UploadFile = File(...), replace: bool = Form(False),
+@router.post("/hotlists/{list_id}/import", responses=errors(413))
+async def import_entries(list_id: Id, file: UploadFile = File(...), replace: bool = Form(False),
                          who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Any:
     """CSV with columns plate, reason, valid_to (Russian headers accepted): every row valid, or nothing imported."""
+    import csv
     import io
 
-    raw = await file.read(5_000_001)
-    if len(raw) > 5_000_000:
-        raise ApiError(413, "the file is larger than 5 MB")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError(422, "the file is not UTF-8 text") from None
-    with inst.db.session() as session:
-        hot_list = _hot_list(session, who, list_id)
+    with await spool(file, min(MAX_HOTLIST_FILE, inst.settings.http.max_upload_bytes), ".csv") as raw:
         try:
-            result = hotlists.import_csv(session, who.actor, hot_list, io.StringIO(text), replace=replace)
-        except hotlists.HotListImportRejected as exc:
-            # Every bad line, not only those the message has room for, so the console can list them all.
-            body = error_body("import_rejected", str(exc))
-            body["error"]["errors"] = [{"line": e.line, "message": e.message} for e in exc.errors]
-            return JSONResponse(body, status_code=422)
-        return {"added": result.added, "updated": result.updated}
+            text = io.TextIOWrapper(raw, "utf-8-sig", newline="").read()
+        except UnicodeDecodeError:
+            raise ApiError(422, "the file is not UTF-8 text") from None
+    def work() -> Any:  # in a worker thread, never on the event loop
+        with inst.db.session() as session:
+            hot_list = _hot_list(session, who, list_id, change=True)
+            try:
+                result = hotlists.import_csv(session, who.actor, hot_list, io.StringIO(text), replace=replace)
+            except csv.Error as exc:  # a NUL byte, an unterminated quote at the end, …
+                raise ApiError(422, f"the file is not readable as CSV: {exc}") from None
+            except hotlists.HotListImportRejected as exc:
+                # Every bad line, not only those the message has room for, so the console can list them all.
+                body = error_body("import_rejected", str(exc))
+                body["error"]["errors"] = [{"line": e.line, "message": e.message} for e in exc.errors]
+                return JSONResponse(body, status_code=422)
+            return {"added": result.added, "updated": result.updated}
+
+    return await run_in_threadpool(work)
 
 
 # --- alarm rules ----------------------------------------------------------------------------------------------------
 
+Clock = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="HH:MM, local time")]
+Duration = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False, description="Seconds")]
+RuleKind = Literal["motion", "object", "plate", "any"]
+
+
+class ScheduleWindow(BaseModel):
+    """When a rule raises alarms: days 0 (Monday) … 6 (Sunday), from–to in local time (over midnight allowed)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=lambda: list(range(7)), min_length=1,
+                                                           max_length=7)
+    start: Clock = Field("00:00", alias="from")
+    end: Clock = Field("24:00", alias="to")
+
+
 class RuleIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    place_id: int | None = None
-    camera_id: int | None = None
-    event_kind: str = "object"
-    labels: list[str] | None = None
-    zone: str | None = None
-    min_duration: float = 0.0
-    schedule: list[dict] | None = None
-    priority: str = "medium"
+    place_id: Id | None = None
+    camera_id: Id | None = None
+    event_kind: RuleKind = "object"
+    labels: list[EventLabel] | None = Field(None, max_length=len(OBJECT_LABELS) + 1)
+    zone: str | None = Field(None, max_length=100)
+    min_duration: Duration = 0.0
+    schedule: list[ScheduleWindow] | None = Field(None, max_length=50)
+    priority: Priority = Priority.MEDIUM
     enabled: bool = True
-    organisation_id: int | None = None  # platform admins only; others' rules belong to their organisation
+    organisation_id: Id | None = None  # platform admins only; others' rules belong to their organisation
 
 
 class RulePatch(BaseModel):
-    name: str | None = None
-    place_id: int | None = None
-    camera_id: int | None = None
-    event_kind: str | None = None
-    labels: list[str] | None = None
-    zone: str | None = None
-    min_duration: float | None = None
-    schedule: list[dict] | None = None
-    priority: str | None = None
-    enabled: bool | None = None
+    """Leave a field out to keep it; ``null`` clears place, camera, labels (any), zone and schedule (always)."""
+
+    name: str = unset(min_length=1, max_length=200)
+    place_id: Id | None = None
+    camera_id: Id | None = None
+    event_kind: RuleKind = unset()
+    labels: list[EventLabel] | None = Field(None, max_length=len(OBJECT_LABELS) + 1)
+    zone: str | None = Field(None, max_length=100)
+    min_duration: Duration = unset()
+    schedule: list[ScheduleWindow] | None = Field(None, max_length=50)
+    priority: Priority = unset()
+    enabled: bool = unset()
 
 
 def _rule_for(session: Any, who: Caller, rule_id: int) -> AlarmRule:
@@ -394,32 +432,32 @@ def create_rule(body: RuleIn, who: Caller = Depends(caller), inst: Installation 
         if not rules.may_manage_rules(who.user):
             raise not_found()
         try:
-            rule = rules.create_rule(session, who.actor, who.user, **body.model_dump())
+            rule = rules.create_rule(session, who.actor, who.user, **body.model_dump(by_alias=True))
         except rules.RuleError as exc:
             raise ApiError(422, str(exc)) from None
         return rules.rule_out(rule)
 
 
 @router.get("/alarm-rules/{rule_id}")
-def get_rule(rule_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+def get_rule(rule_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         return rules.rule_out(_rule_for(session, who, rule_id))
 
 
 @router.patch("/alarm-rules/{rule_id}")
-def patch_rule(rule_id: int, body: RulePatch, who: Caller = Depends(caller),
+def patch_rule(rule_id: Id, body: RulePatch, who: Caller = Depends(caller),
                inst: Installation = Depends(installation)) -> dict:
     with inst.db.session() as session:
         rule = _rule_for(session, who, rule_id)
         try:
-            rules.update_rule(session, who.actor, who.user, rule, **body.model_dump(exclude_unset=True))
+            rules.update_rule(session, who.actor, who.user, rule, **body.model_dump(exclude_unset=True, by_alias=True))
         except rules.RuleError as exc:
             raise ApiError(422, str(exc)) from None
         return rules.rule_out(rule)
 
 
 @router.delete("/alarm-rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Response:
+def delete_rule(rule_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Response:
     with inst.db.session() as session:
         rules.delete_rule(session, who.actor, _rule_for(session, who, rule_id))
     return Response(status_code=204)

@@ -1,4 +1,6 @@
-"""Watching: live (WebSocket fMP4 for MSE, HLS for other players), archive (HLS VOD, MP4 clip), evidence exports."""
+"""Watching: live (WebSocket fMP4 for MSE, HLS for other players), archive (HLS VOD, MP4 clip), wall layouts, map.
+
+Evidence exports have their own module (routes/exports.py)."""
 
 from __future__ import annotations
 
@@ -6,35 +8,48 @@ import asyncio
 import json
 import time
 from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+import anyio
+from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from kuzet.api.deps import Caller, caller, installation, media_caller, websocket_user
+from kuzet.api.deps import (
+    Caller,
+    caller,
+    client_ip,
+    installation,
+    media_caller,
+    running,
+    websocket_token,
+    websocket_user,
+)
 from kuzet.api.errors import ApiError, not_found
-from kuzet.api.routes.common import camera_for
+from kuzet.api.live_access import AccessWatch, guarded
+from kuzet.api.routes.common import ERRORS, MAX_ID, Id, archive_start, camera_for, errors, media
 from kuzet.domain.access import Right
 from kuzet.domain.audit import Action
-from kuzet.installation import Installation
+from kuzet.installation import Installation, Running
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
 from kuzet.services.recording.archive import plan_window, window_fmp4
 from kuzet.services.recording.mp4 import parse_init, parse_moof
-from kuzet.services.watching.evidence import ExportError, create_export
+from kuzet.services.recording.storage import RecordingUnavailable, archive_store, ranged_body
 from kuzet.services.watching.hls import LiveHlsRegistry, archive_playlist
+from kuzet.services.watching.viewing import EndedViewing, Viewing, record_ended
 from kuzet.store.db import utcnow
 from kuzet.store.models import Camera
 from kuzet.store.models.recording import Recording
-from kuzet.store.models.watching import Export
 
-router = APIRouter(tags=["watching"])
+router = APIRouter(tags=["watching"], responses=ERRORS)
 MAX_CLIP = timedelta(hours=2)
 HLS_TYPE = "application/vnd.apple.mpegurl"
+Stream = Literal["main", "sub"]
 
 
 def _hub(inst: Installation):  # noqa: ANN202
-    hub = inst.extras.get("hub")
+    hub = inst.running.hub
     if hub is None:
         raise ApiError(503, "live video is not available: the recorder is not running")
     return hub
@@ -71,53 +86,86 @@ def codec_string(init: bytes) -> str:
 # --- live -------------------------------------------------------------------------------------------------------
 
 @router.websocket("/cameras/{camera_id}/live")
-async def live_ws(websocket: WebSocket, camera_id: int, stream: str = "main") -> None:
+async def live_ws(websocket: WebSocket, camera_id: Id, stream: Stream = "main") -> None:
     """fMP4 over WebSocket for Media Source Extensions: a JSON header, the init segment, then fragments."""
     inst: Installation = websocket.app.state.installation
-    user = websocket_user(websocket)
+
+    def authorise():  # noqa: ANN202 - in a worker thread: the database never runs on the event loop
+        user = websocket_user(websocket)
+        if user is None:
+            return None, None
+        with inst.db.session() as session:
+            try:
+                return user, camera_for(session, user, camera_id, Right.VIEW_LIVE)
+            except ApiError:
+                return user, None
+
+    user, camera = await asyncio.to_thread(authorise)
     if user is None:
         await websocket.close(code=4401)
         return
-    with inst.db.session() as session:
-        try:
-            camera = camera_for(session, user, camera_id, Right.VIEW_LIVE)
-        except ApiError:
-            await websocket.close(code=4404)
-            return
+    if camera is None:
+        await websocket.close(code=4404)
+        return
     await websocket.accept()
-    hub = inst.extras.get("hub")
-    recorder = inst.extras.get("recorder")
+    hub = inst.running.hub
+    recorder = inst.running.recorder
     if hub is None or recorder is None:
         await websocket.send_text(json.dumps({"type": "error", "code": "unavailable",
                                               "message": "the recorder is not running"}))
         await websocket.close()
         return
     stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
-    ip = websocket.client.host if websocket.client else None
-    audit_view(inst, Actor(user.id, user.username, ip), user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE,
-                {"stream": stream})
+    ip = client_ip(websocket)
+    actor = Actor(user.id, user.username, ip)
+    await asyncio.to_thread(audit_view, inst, actor, user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE,
+                            {"stream": stream})
+    started_at = utcnow()
+    watch = AccessWatch(inst, websocket_token(websocket) or "",
+                        lambda session, who: _still_live(session, who, camera_id))
+
+    async def send_live() -> None:
+        try:
+            async with hub.subscribe(camera_id, stream, maxsize=16) as sub:
+                info = parse_init(sub.init)
+                await websocket.send_text(json.dumps({
+                    "type": "init", "codec": info.codec, "mime": f'video/mp4; codecs="{codec_string(sub.init)}"',
+                    "width": info.width, "height": info.height, "stream": stream}))
+                await websocket.send_bytes(sub.init)
+                last_clock = 0.0
+                async for fragment in sub:
+                    if fragment.keyframe and time.monotonic() - last_clock > 5:
+                        # Media time → wall clock, so a player can show the time and measure its own latency.
+                        media = parse_moof(fragment.data).decode_time / info.timescale
+                        await websocket.send_text(json.dumps({"type": "clock", "wall": fragment.start.isoformat(),
+                                                              "media": media, "duration": fragment.duration}))
+                        last_clock = time.monotonic()
+                    await websocket.send_bytes(fragment.data)
+        except TimeoutError:
+            await websocket.send_text(json.dumps({"type": "error", "code": "offline",
+                                                  "message": "camera is offline"}))
+
     try:
-        async with hub.subscribe(camera_id, stream, maxsize=16) as sub:
-            info = parse_init(sub.init)
-            await websocket.send_text(json.dumps({
-                "type": "init", "codec": info.codec, "mime": f'video/mp4; codecs="{codec_string(sub.init)}"',
-                "width": info.width, "height": info.height, "stream": stream}))
-            await websocket.send_bytes(sub.init)
-            last_clock = 0.0
-            async for fragment in sub:
-                if fragment.keyframe and time.monotonic() - last_clock > 5:
-                    # Media time → wall clock, so a player can show the time and measure its own latency.
-                    media = parse_moof(fragment.data).decode_time / info.timescale
-                    await websocket.send_text(json.dumps({"type": "clock", "wall": fragment.start.isoformat(),
-                                                          "media": media, "duration": fragment.duration}))
-                    last_clock = time.monotonic()
-                await websocket.send_bytes(fragment.data)
-    except TimeoutError:
-        await websocket.send_text(json.dumps({"type": "error", "code": "offline", "message": "camera is offline"}))
+        if not await guarded(websocket, watch, send_live()):
+            return
     except (WebSocketDisconnect, RuntimeError, OSError):  # OSError: uvicorn's ClientDisconnected
         return
+    finally:  # the viewing's end, for usage and for the record (services/watching/viewing.py)
+        ended = EndedViewing(Viewing(actor, camera_id, {"via": "websocket", "stream": stream}), started_at, utcnow())
+        with anyio.CancelScope(shield=True):  # written even when the connection's task is being cancelled
+            await anyio.to_thread.run_sync(_record_ended, inst, ended)
     with _suppress():
         await websocket.close()
+
+
+def _record_ended(inst: Installation, ended: EndedViewing) -> None:
+    with inst.db.session() as session:
+        record_ended(session, ended)
+
+
+def _still_live(session, user, camera_id: int) -> bool:  # noqa: ANN001
+    camera = session.get(Camera, camera_id)
+    return camera is not None and Right.VIEW_LIVE in access.camera_rights(session, user, camera)
 
 
 class _suppress:  # noqa: N801
@@ -128,8 +176,31 @@ class _suppress:  # noqa: N801
         return True
 
 
+def _audit_session(inst: Installation, who: Caller, camera: Camera, kind: str, what: object,
+                   details: dict | None = None) -> None:
+    """One audit record per viewing session (a token watching a camera's live stream, or one recorded file), not per
+    request and not per process (services/watching/viewing.py)."""
+    live = kind == "live"
+    viewing = Viewing(who.actor, camera.id, {"via": "hls", "stream": what}) if live else None
+    if inst.running.viewing_sessions.starts(who.token, camera.id, kind, what, viewing=viewing):
+        action, right = ((Action.LIVE_VIEWED, Right.VIEW_LIVE) if kind == "live"
+                         else (Action.ARCHIVE_VIEWED, Right.VIEW_ARCHIVE))
+        audit_view(inst, who, who.user, camera, action, right,
+                   {"via": "hls", "stream": what, **(details or {})} if kind == "live"
+                   else {"via": "file", **(details or {})})
+
+
+def _live_camera(inst: Installation, who: Caller, camera_id: int, stream: str) -> Camera:
+    """The camera if the caller may watch it live (404 otherwise), its viewing session audited. Synchronous: called
+    from a worker thread, never on the event loop."""
+    with inst.db.session() as session:
+        camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+    _audit_session(inst, who, camera, "live", stream)
+    return camera
+
+
 def _registry(inst: Installation) -> LiveHlsRegistry:
-    return inst.extras.setdefault("live_hls", LiveHlsRegistry())
+    return inst.running.live_hls
 
 
 def _token_query(request: Request) -> str:
@@ -137,18 +208,13 @@ def _token_query(request: Request) -> str:
     return f"?token={token}" if token else ""
 
 
-@router.get("/cameras/{camera_id}/live.m3u8", response_class=Response)
-async def live_playlist(camera_id: int, request: Request, stream: str = "main", who: Caller = Depends(media_caller),
+@router.get("/cameras/{camera_id}/live.m3u8", response_class=Response, responses=errors(503) | media(HLS_TYPE))
+async def live_playlist(camera_id: Id, request: Request, stream: Stream = "main", who: Caller = Depends(media_caller),
                         inst: Installation = Depends(installation)) -> Response:
     """Live HLS (fMP4 segments) for third-party players; ``?token=`` works where headers can't be set."""
-    with inst.db.session() as session:
-        camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+    await asyncio.to_thread(_live_camera, inst, who, camera_id, stream)
     hub = _hub(inst)
-    registry = _registry(inst)
-    fresh = (camera_id, stream) not in registry.items
-    item = registry.get(hub, camera_id, stream)
-    if fresh:
-        audit_view(inst, who, who.user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE, {"via": "hls"})
+    item = _registry(inst).get(hub, camera_id, stream)
     if not await item.wait_ready():
         raise ApiError(503, "camera is offline")
     base = f"/api/v1/cameras/{camera_id}"
@@ -156,22 +222,21 @@ async def live_playlist(camera_id: int, request: Request, stream: str = "main", 
                     headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/cameras/{camera_id}/live/init.mp4")
-async def live_init(camera_id: int, stream: str = "main", who: Caller = Depends(media_caller),
-                    inst: Installation = Depends(installation)) -> Response:
-    with inst.db.session() as session:
-        camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+@router.get("/cameras/{camera_id}/live/init.mp4", response_class=Response, responses=media("video/mp4"))
+def live_init(camera_id: Id, stream: Stream = "main", who: Caller = Depends(media_caller),
+              inst: Installation = Depends(installation)) -> Response:
+    _live_camera(inst, who, camera_id, stream)
     item = _registry(inst).items.get((camera_id, stream))
     if item is None or item.init is None:
         raise not_found("no live session: request live.m3u8 first")
     return Response(item.init, media_type="video/mp4")
 
 
-@router.get("/cameras/{camera_id}/live/{sequence}.m4s")
-async def live_segment(camera_id: int, sequence: int, stream: str = "main", who: Caller = Depends(media_caller),
-                       inst: Installation = Depends(installation)) -> Response:
-    with inst.db.session() as session:
-        camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+@router.get("/cameras/{camera_id}/live/{sequence}.m4s", response_class=Response,
+            responses=media("video/iso.segment"))
+def live_segment(camera_id: Id, sequence: Annotated[int, Path(ge=0, le=MAX_ID)], stream: Stream = "main",
+                 who: Caller = Depends(media_caller), inst: Installation = Depends(installation)) -> Response:
+    _live_camera(inst, who, camera_id, stream)
     item = _registry(inst).items.get((camera_id, stream))
     data = item.segment(sequence) if item else None
     if data is None:
@@ -181,13 +246,14 @@ async def live_segment(camera_id: int, sequence: int, stream: str = "main", who:
 
 # --- archive ----------------------------------------------------------------------------------------------------
 
-@router.get("/cameras/{camera_id}/archive.m3u8", response_class=Response)
-def archive_m3u8(camera_id: int, request: Request, start: datetime = Query(...), end: datetime = Query(...),
+@router.get("/cameras/{camera_id}/archive.m3u8", response_class=Response, responses=media(HLS_TYPE))
+def archive_m3u8(camera_id: Id, request: Request, start: datetime = Query(...), end: datetime = Query(...),
                  who: Caller = Depends(media_caller), inst: Installation = Depends(installation)) -> Response:
     """HLS VOD of any window, made of byte ranges of the recorded files (no re-encoding)."""
     _window(start, end, timedelta(hours=24))
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
+        start = archive_start(session, who.user, camera, start, end)
         body = archive_playlist(session, camera_id, start, end,
                                 lambda rid: f"/api/v1/cameras/{camera_id}/recordings/{rid}.mp4", _token_query(request))
     audit_view(inst, who, who.user, camera, Action.ARCHIVE_VIEWED, Right.VIEW_ARCHIVE,
@@ -195,23 +261,34 @@ def archive_m3u8(camera_id: int, request: Request, start: datetime = Query(...),
     return Response(body, media_type=HLS_TYPE)
 
 
-@router.get("/cameras/{camera_id}/recordings/{recording_id}.mp4")
-def recording_file(camera_id: int, recording_id: int, who: Caller = Depends(media_caller),
-                   inst: Installation = Depends(installation)) -> FileResponse:
-    """One recorded file (supports HTTP Range, as HLS byte ranges need)."""
+@router.get("/cameras/{camera_id}/recordings/{recording_id}.mp4", response_class=FileResponse,
+            responses=media("video/mp4"))
+def recording_file(camera_id: Id, recording_id: Id, request: Request, who: Caller = Depends(media_caller),
+                   inst: Installation = Depends(installation)) -> Response:
+    """One recorded file (supports HTTP Range, as HLS byte ranges need), from the local disk or the object store."""
     with inst.db.session() as session:
-        camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
+        camera = camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
         row = session.get(Recording, recording_id)
-        if row is None or row.camera_id != camera_id:
+        floor = access.archive_floor(session, who.user, camera)
+        if row is None or row.camera_id != camera_id or (floor is not None and row.end_at <= floor):
             raise not_found("recording not found")
-        path = inst.settings.recordings_path / row.path
-    if not path.exists():
-        raise not_found("recording was deleted")
-    return FileResponse(path, media_type="video/mp4")
+        source = archive_store(inst.settings).source(row.path, row.object_key)
+        window = {"start": row.start_at.isoformat(), "end": row.end_at.isoformat() if row.end_at else None}
+    if source.objects is None:  # the local archive: the file itself (Starlette answers ranges)
+        if not source.local:
+            raise not_found("recording was deleted")
+        _audit_session(inst, who, camera, "recording", recording_id, {**window, "recording_id": recording_id})
+        return FileResponse(source.path, media_type="video/mp4")
+    try:  # local copy or object, whichever holds the bytes when each chunk is read (the uploader may move it)
+        body = ranged_body(source, request.headers.get("range"))
+    except RecordingUnavailable:
+        raise not_found("recording was deleted") from None
+    _audit_session(inst, who, camera, "recording", recording_id, {**window, "recording_id": recording_id})
+    return StreamingResponse(body.body, status_code=body.status, headers=body.headers, media_type="video/mp4")
 
 
-@router.get("/cameras/{camera_id}/clip.mp4")
-def clip(camera_id: int, start: datetime = Query(...), end: datetime = Query(...),
+@router.get("/cameras/{camera_id}/clip.mp4", response_class=StreamingResponse, responses=media("video/mp4"))
+def clip(camera_id: Id, start: datetime = Query(...), end: datetime = Query(...),
          who: Caller = Depends(media_caller), inst: Installation = Depends(installation)) -> StreamingResponse:
     """An MP4 (fragmented) of [start, end) cut from the archive at the keyframe before ``start``; no re-encoding.
 
@@ -220,7 +297,8 @@ def clip(camera_id: int, start: datetime = Query(...), end: datetime = Query(...
     _window(start, end, MAX_CLIP)
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
-        pieces = plan_window(session, inst.settings.recordings_path, camera_id, start, end)
+        start = archive_start(session, who.user, camera, start, end)
+        pieces = plan_window(session, archive_store(inst.settings), camera_id, start, end)
     if not pieces:
         raise not_found("nothing was recorded in this window")
     first_start = pieces[0].wall_start
@@ -231,100 +309,12 @@ def clip(camera_id: int, start: datetime = Query(...), end: datetime = Query(...
         "Content-Disposition": f'inline; filename="{name}"', "X-Kuzet-Start": first_start.isoformat()})
 
 
-# --- evidence export --------------------------------------------------------------------------------------------
-
-class ExportIn(BaseModel):
-    cameras: list[int]
-    start: datetime
-    end: datetime
-    reason: str
-
-
-def _export_out(export: Export) -> dict:
-    return {"id": export.id, "state": export.state, "cameras": export.cameras, "start": export.start_at,
-            "end": export.end_at, "reason": export.reason, "created_at": export.created_at,
-            "finished_at": export.finished_at, "error": export.error, "sha256": export.sha256,
-            "bytes": export.bytes,
-            "bundle": f"/api/v1/exports/{export.id}/bundle" if export.state == "done" else None}
-
-
-def build_export(inst: Installation, export_id: str) -> None:
-    """Build the bundle (runs in a worker thread); the export's state says how it went."""
-    from kuzet.services.watching.evidence import build_bundle
-
-    with inst.db.session() as session:
-        export = session.get(Export, export_id)
-        export.state = "running"
-    try:
-        with inst.db.session() as session:
-            export = session.get(Export, export_id)
-            path = build_bundle(session, export, inst.settings.data_dir, inst.settings.recordings_path, inst.keys)
-        import hashlib
-
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        with inst.db.session() as session:
-            export = session.get(Export, export_id)
-            export.state, export.finished_at = "done", utcnow()
-            export.path = str(path.relative_to(inst.settings.data_dir))
-            export.sha256, export.bytes = digest, path.stat().st_size
-    except Exception as exc:  # a failed export is reported, never crashes the server
-        with inst.db.session() as session:
-            export = session.get(Export, export_id)
-            export.state, export.error = "failed", str(exc)[:500]
-
-
-@router.post("/exports", status_code=201)
-async def post_export(body: ExportIn, who: Caller = Depends(caller),
-                      inst: Installation = Depends(installation)) -> dict:
-    """Sealed multi-camera evidence export of one window; the window goes on evidence hold at once."""
-    with inst.db.session() as session:
-        for camera_id in body.cameras:
-            camera_for(session, who.user, camera_id, Right.EXPORT)
-        try:
-            export = create_export(session, who.actor, who.user, body.cameras, body.start, body.end, body.reason)
-        except ExportError as exc:
-            raise ApiError(422, str(exc)) from None
-        export_id = export.id
-    asyncio.get_running_loop().run_in_executor(None, build_export, inst, export_id)
-    return {"id": export_id, "state": "pending"}
-
-
-def _export_for(inst: Installation, who: Caller, export_id: str) -> Export:
-    with inst.db.session() as session:
-        export = session.get(Export, export_id)
-        if export is None:
-            raise not_found("export not found")
-        if export.created_by != who.user.id and not access.may_read_audit(who.user):
-            for camera_id in export.cameras:  # whoever may export every camera in it may see it
-                camera_for(session, who.user, camera_id, Right.EXPORT)
-        return export
-
-
-@router.get("/exports/{export_id}")
-def get_export(export_id: str, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    return _export_out(_export_for(inst, who, export_id))
-
-
-@router.get("/exports/{export_id}/bundle")
-def export_bundle(export_id: str, who: Caller = Depends(caller),
-                  inst: Installation = Depends(installation)) -> FileResponse:
-    export = _export_for(inst, who, export_id)
-    if export.state != "done" or not export.path:
-        raise ApiError(409, f"the export is {export.state}", "not_ready")
-    with inst.db.session() as session:
-        for camera_id in export.cameras:
-            audit.append(session, who.actor, Action.EXPORT_DOWNLOADED, object_type="export", object_id=export.id,
-                         camera_id=camera_id, legal_basis=export.reason)
-    return FileResponse(inst.settings.data_dir / export.path, media_type="application/zip",
-                        filename=f"kuzet-evidence-{export.id}.zip")
-
-
 # --- video wall layouts and the map -----------------------------------------------------------------------------
 
 class LayoutIn(BaseModel):
-    name: str
-    grid: int
-    cameras: list[int | None]
+    name: str = Field(min_length=1, max_length=100)
+    grid: Literal[1, 4, 9, 16]
+    cameras: list[Id | None] = Field(max_length=16)
 
 
 @router.get("/layouts")
@@ -333,7 +323,7 @@ def list_layouts(who: Caller = Depends(caller), inst: Installation = Depends(ins
 
     from kuzet.store.models.watching import WallLayout
 
-    with inst.db.session() as session:
+    with inst.db.session(readonly=True) as session:
         rows = session.scalars(select(WallLayout).where(WallLayout.user_id == who.user.id).order_by(WallLayout.name))
         return [{"id": r.id, "name": r.name, "grid": r.grid, "cameras": r.cameras} for r in rows]
 
@@ -364,7 +354,7 @@ def save_layout(body: LayoutIn, who: Caller = Depends(caller), inst: Installatio
 
 
 @router.delete("/layouts/{layout_id}", status_code=204)
-def delete_layout(layout_id: int, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> None:
+def delete_layout(layout_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> None:
     from kuzet.store.models.watching import WallLayout
 
     with inst.db.session() as session:
@@ -372,6 +362,18 @@ def delete_layout(layout_id: int, who: Caller = Depends(caller), inst: Installat
         if row is None or row.user_id != who.user.id:
             raise not_found("layout not found")
         session.delete(row)
+
+
+def _places_in(query, box):  # noqa: ANN001, ANN202
+    """Places of a map query inside the bounding box (streets are kept: their lines cross boxes)."""
+    from sqlalchemy import or_
+
+    from kuzet.store.models import Place
+
+    if box is None:
+        return query
+    return query.where(or_(Place.kind == "street", Place.lat.is_(None),
+                           Place.lat.between(box.south, box.north) & Place.lon.between(box.west, box.east)))
 
 
 def view_sector(lat: float, lon: float, bearing: float | None, fov: float | None, radius: float) -> dict:
@@ -391,19 +393,28 @@ def view_sector(lat: float, lon: float, bearing: float | None, fov: float | None
 
 
 @router.get("/map")
-def map_layers(who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
+def map_layers(bbox: str | None = Query(None, max_length=200, description="west,south,east,north in degrees"),
+               zoom: int = Query(12, ge=0, le=22), who: Caller = Depends(caller),
+               inst: Installation = Depends(installation), parts: Running = Depends(running)) -> dict:
     """GeoJSON of the caller's cameras (with state and field of view) and of streets and places around them, so the
-    map works with no tile server (police networks are closed)."""
-    from sqlalchemy import select
+    map works with no tile server (police networks are closed); ``tiles``: the configured tile server's URL template
+    (``[map] tiles``, null without one), its ``attribution`` (plain text) and ``max_zoom``.
 
-    from kuzet.store.models import Place
+    ``bbox`` narrows to what the screen shows; when more cameras fall in it than the screen can show one by one
+    (a threshold that follows ``bbox`` and ``zoom``, ``services/watching/map.py: drawn_at_most``), cameras come as
+    ``cluster`` features (``count``) on a grid that follows ``zoom``."""
+    from kuzet.services.watching.map import BoundingBox, cameras_on_map
 
+    try:
+        box = BoundingBox.parse(bbox) if bbox else None
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
     features = []
-    recorder = inst.extras.get("recorder")
-    with inst.db.session() as session:
-        cams = session.scalars(access.visible_cameras(who.user)).all()
-        places = session.scalars(access.visible_places(session, who.user)).all() if cams else []
-        names = dict(session.execute(select(Place.id, Place.name)).all())
+    recorder = parts.recorder
+    with inst.db.session(readonly=True) as session:
+        cams, clusters = cameras_on_map(session, who.user, box, zoom)
+        places = session.scalars(_places_in(access.visible_places(session, who.user), box)).all() \
+            if cams else []
     for p in places:
         if p.kind == "street" and p.geometry:
             features.append({"type": "Feature", "geometry": p.geometry,
@@ -411,15 +422,18 @@ def map_layers(who: Caller = Depends(caller), inst: Installation = Depends(insta
         elif p.lat is not None and p.kind in ("district", "building", "school", "yard", "public_place", "road_point"):
             features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
                              "properties": {"layer": "place", "id": p.id, "name": p.name, "kind": p.kind}})
-    for c in cams:
-        if c.lat is None:
-            continue
+    for c, place_name in cams:
         health = recorder.health(c.id) if recorder else None
         features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
                          "properties": {"layer": "camera", "id": c.id, "name": c.name, "kind": c.kind,
-                                        "place": names.get(c.place_id),
+                                        "place": place_name,
                                         "state": (health or {}).get("state", "offline")}})
         features.append({"type": "Feature",
                          "geometry": view_sector(c.lat, c.lon, c.bearing, c.field_of_view, c.view_radius_m or 30),
                          "properties": {"layer": "view", "id": c.id}})
-    return {"type": "FeatureCollection", "features": features, "tiles": None}
+    for cl in clusters:
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [cl.lon, cl.lat]},
+                         "properties": {"layer": "cluster", "count": cl.count}})
+    tiles = inst.settings.map
+    return {"type": "FeatureCollection", "features": features, "tiles": tiles.tiles,
+            "attribution": tiles.attribution if tiles.tiles else "", "max_zoom": tiles.max_zoom}

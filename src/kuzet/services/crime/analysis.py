@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
-from shapely.geometry import LineString, Point, Polygon, shape
+from shapely.geometry import Point, Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuzet.services.crime import effect as fx
 from kuzet.services.crime import hotspots as hs
+from kuzet.services.crime import limits
 from kuzet.services.crime import placement as mclp
 from kuzet.services.crime.geo import Projection
 from kuzet.store.models import Camera, Place
@@ -36,6 +38,12 @@ def offence_points(session: Session, start: date, end: date, district: str | Non
 def hotspot_map(session: Session, start: date, end: date, *, district: str | None = None,
                 later: tuple[date, date] | None = None, bandwidth: float | None = None, cell: float | None = None,
                 permutations: int = 999) -> dict:
+    limits.period(start, end)
+    if later is not None:
+        limits.period(later[0], later[1], "the later period")
+    limits.within("permutations", permutations, limits.PERMUTATIONS)
+    limits.within("bandwidth", bandwidth, limits.BANDWIDTH_M)
+    limits.within("cell", cell, limits.CELL_M)
     pts = offence_points(session, start, end, district)
     if len(pts) < 5:
         raise ValueError("too few offences with coordinates in the period for a hot-spot map (need at least 5)")
@@ -78,8 +86,13 @@ def intervention_effect(session: Session, when: date, sites: list[tuple[float, f
     the study area (the district, or everything) beyond 2·radius. Equal periods before and after ``when``."""
     if not sites:
         raise ValueError("no intervention sites")
-    before = (when - timedelta(days=30 * months), when - timedelta(days=1))
-    after = (when + timedelta(days=1), when + timedelta(days=30 * months))
+    limits.within("radius", radius, limits.RADIUS_M)
+    limits.within("months", months, limits.MONTHS)
+    try:
+        before = (when - timedelta(days=30 * months), when - timedelta(days=1))
+        after = (when + timedelta(days=1), when + timedelta(days=30 * months))
+    except OverflowError:
+        raise limits.LimitError(f"{months} months around {when} fall outside the calendar") from None
     lats = [s[0] for s in sites]
     lons = [s[1] for s in sites]
     proj = Projection.for_points(lats, lons)
@@ -103,7 +116,8 @@ def intervention_effect(session: Session, when: date, sites: list[tuple[float, f
             "after": {"start": after[0].isoformat(), "end": after[1].isoformat()},
             "counts": counts,
             "treated_change_pct": round((T.after - T.before) * 100 / T.before, 1) if T.before else None,
-            "res": res, "wdq": fx.wdq(T, B, C), "wdd": wdd, "verdict": fx.verdict(res, wdd),
+            "res": res, "wdq": fx.wdq(T, B, C), "wdd": wdd, "verdict_code": fx.verdict_code(res, wdd),
+            "areas": {name: fx.poisson_change(c) for name, c in (("treated", T), ("buffer", B), ("control", C))},
             "design": ("control = the rest of the study area beyond the displacement ring; "
                        "one control for both WDD terms")}
 
@@ -140,32 +154,55 @@ def view_polygon(x: float, y: float, bearing: float | None, fov: float | None, r
     return Polygon(pts)
 
 
+def street_name(name: str, district: str | None) -> str:
+    """A street's name as people say it: «ул. Абая», not the registry's unique «ул. Абая (Северный район)»."""
+    return name.removesuffix(f" ({district})") if district else name
+
+
+def database_streets(session: Session) -> list[tuple[str, str, BaseGeometry]]:
+    """(district, name, line) of every street with a geometry in the places database."""
+    places = {p.id: p for p in session.scalars(select(Place))}
+    out = []
+    for p in places.values():
+        if p.kind == "street" and p.geometry:
+            district = next((places[int(i)].name for i in p.path.strip("/").split("/")
+                             if int(i) in places and places[int(i)].kind == "district"), "—")
+            out.append((district, street_name(p.name, district), shape(p.geometry)))
+    return out
+
+
+def _metric(proj: Projection, geom: BaseGeometry) -> BaseGeometry:
+    import shapely
+
+    return shapely.transform(geom, lambda xy: np.column_stack(proj.to_metres(xy[:, 0], xy[:, 1])))
+
+
+def _lonlat(proj: Projection, geom: BaseGeometry) -> dict:
+    """A projected geometry back in lon/lat as GeoJSON (6 decimals: 0.1 m)."""
+    import shapely
+
+    back = shapely.transform(geom, lambda xy: np.round(np.column_stack(proj.to_lonlat(xy[:, 0], xy[:, 1])), 6))
+    return mapping(back)
+
+
 def street_coverage(session: Session, streets_geojson: dict | None = None, default_radius: float = 50) -> dict:
     """Share of street length within the view of cameras, per district and city-wide, and the share of street
-    offences that fall in view. Streets come from a GeoJSON file or from the places database."""
-    streets: list[tuple[str, LineString]] = []
+    offences that fall in view. Streets come from a GeoJSON file or from the places database. The streets and their
+    covered pieces come back as GeoJSON for a map layer."""
+    streets: list[tuple[str, str, BaseGeometry]] = []
     if streets_geojson is not None:
         for f in streets_geojson.get("features", []):
             geom = shape(f["geometry"])
+            props = f.get("properties") or {}
             if geom.geom_type in ("LineString", "MultiLineString"):
-                streets.append(((f.get("properties") or {}).get("district") or "—", geom))
+                streets.append((props.get("district") or "—", props.get("name") or "", geom))
     else:
-        places = {p.id: p for p in session.scalars(select(Place))}
-        for p in places.values():
-            if p.kind == "street" and p.geometry:
-                district = next((places[int(i)].name for i in p.path.strip("/").split("/")
-                                 if int(i) in places and places[int(i)].kind == "district"), "—")
-                streets.append((district, shape(p.geometry)))
+        streets = database_streets(session)
     if not streets:
         raise ValueError("no streets: import a street network (GeoJSON) or add streets with geometry")
-    first = streets[0][1].coords[0] if streets[0][1].geom_type == "LineString" else streets[0][1].geoms[0].coords[0]
+    line = streets[0][2]
+    first = line.coords[0] if line.geom_type == "LineString" else line.geoms[0].coords[0]
     proj = Projection(first[1], first[0])
-
-    def project(geom):  # noqa: ANN001, ANN202
-        import shapely
-
-        return shapely.transform(geom, lambda xy: np.column_stack(proj.to_metres(xy[:, 0], xy[:, 1])))
-
     cams = session.scalars(select(Camera).where(Camera.lat.is_not(None), Camera.enabled.is_(True))).all()
     views = []
     for c in cams:
@@ -174,11 +211,18 @@ def street_coverage(session: Session, streets_geojson: dict | None = None, defau
                                   c.view_radius_m or default_radius))
     seen = unary_union(views) if views else Polygon()
     per_district: dict[str, list[float]] = {}
-    for district, geom in streets:
-        g = project(geom)
+    street_features, covered_features = [], []
+    for district, name, geom in streets:
+        g = _metric(proj, geom)
+        piece = g.intersection(seen) if views else None
         entry = per_district.setdefault(district, [0.0, 0.0])
         entry[0] += g.length
-        entry[1] += g.intersection(seen).length if views else 0.0
+        entry[1] += piece.length if piece is not None else 0.0
+        props = {"name": name, "district": district, "length_m": round(g.length, 1),
+                 "covered_m": round(piece.length, 1) if piece is not None else 0.0}
+        street_features.append({"type": "Feature", "properties": props, "geometry": mapping(geom)})
+        if piece is not None and piece.length > 0:
+            covered_features.append({"type": "Feature", "properties": props, "geometry": _lonlat(proj, piece)})
     total = sum(v[0] for v in per_district.values())
     covered = sum(v[1] for v in per_district.values())
     pts = session.execute(select(Offence.lat, Offence.lon).where(Offence.place_type == "street",
@@ -195,7 +239,27 @@ def street_coverage(session: Session, streets_geojson: dict | None = None, defau
                           for d, v in sorted(per_district.items())],
             "street_offences": len(pts), "street_offences_in_view": in_view,
             "street_offences_in_view_pct": round(100 * in_view / len(pts), 1) if pts else None,
-            "cameras": len(cams)}
+            "cameras": len(cams),
+            "streets": {"type": "FeatureCollection", "features": street_features},
+            "covered": {"type": "FeatureCollection", "features": covered_features}}
+
+
+def nearest_streets(session: Session, sites: list[tuple[float, float]],
+                    within_m: float = 500) -> list[tuple[str | None, float | None]]:
+    """For each (lat, lon): the name of the nearest named street of the street network (places database) within
+    ``within_m`` metres and the distance to it, or (None, None)."""
+    streets = [(name, line) for _, name, line in database_streets(session) if name]
+    if not streets or not sites:
+        return [(None, None)] * len(sites)
+    proj = Projection.for_points([s[0] for s in sites], [s[1] for s in sites])
+    lines = [(name, _metric(proj, line)) for name, line in streets]
+    out: list[tuple[str | None, float | None]] = []
+    for lat, lon in sites:
+        x, y = proj.to_metres([lon], [lat])
+        here = Point(float(x[0]), float(y[0]))
+        name, dist = min(((n, line.distance(here)) for n, line in lines), key=lambda item: item[1])
+        out.append((name, round(dist)) if dist <= within_m else (None, None))
+    return out
 
 
 def candidate_sites(session: Session) -> list[tuple[float, float]]:
@@ -216,6 +280,11 @@ def candidate_sites(session: Session) -> list[tuple[float, float]]:
 
 def plan_cameras(session: Session, k: int, start: date, end: date, *, radius: float = 100,
                  candidates: list[tuple[float, float]] | None = None, method: str = "auto") -> dict:
+    limits.period(start, end)
+    limits.within("cameras", k, limits.CAMERAS)
+    limits.within("radius", radius, limits.RADIUS_M)
+    if method not in ("auto", "exact", "greedy"):
+        raise limits.LimitError(f"method is auto, exact or greedy (got {method!r})")
     pts = offence_points(session, start, end)
     if len(pts) == 0:
         raise ValueError("no offences with coordinates in the period")
@@ -237,9 +306,13 @@ def plan_cameras(session: Session, k: int, start: date, end: date, *, radius: fl
     result = mclp.plan(np.column_stack([cx, cy]), np.column_stack([dx, dy]), np.ones(len(pts)), k, radius,
                        existing, method)
     out = result.as_dict()
-    out["sites"] = [{"lat": candidates[j][0], "lon": candidates[j][1]} for j in result.chosen]
+    chosen = [candidates[j] for j in result.chosen]
+    out["sites"] = [{"rank": n + 1, "lat": lat, "lon": lon, "street": street, "street_distance_m": dist}
+                    for n, ((lat, lon), (street, dist)) in enumerate(zip(chosen, nearest_streets(session, chosen),
+                                                                        strict=True))]
     out["geojson"] = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [candidates[j][1], candidates[j][0]]},
-         "properties": {"rank": n + 1}} for n, j in enumerate(result.chosen)]}
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+         "properties": {"rank": s["rank"], "street": s["street"], "street_distance_m": s["street_distance_m"]}}
+        for s in out["sites"]]}
     out.update({"candidates": len(candidates), "offences": len(pts), "radius_m": radius, "existing_cameras": len(cams)})
     return out

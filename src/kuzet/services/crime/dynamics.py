@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kuzet.services.crime import limits
 from kuzet.store.models.crime import Offence, Population
 
 GROUPS = ("gravity", "offence_type", "place_type", "district")
@@ -72,8 +73,8 @@ def _population(session: Session, year: int, district: str | None) -> int | None
 def report(session: Session, start: date, end: date, district: str | None = None,
            compare_rate: float | None = None) -> dict:
     """Totals and % change overall and by gravity, type, place type and district; rates per 10,000; top changes."""
-    if end < start:
-        raise ValueError("the period ends before it starts")
+    limits.period(start, end)
+    limits.within("compare_rate", compare_rate, limits.COMPARE_RATE)
     period = Period(start, end)
     prev = period.previous
     combined_now, combined_prev = _combined(session, period, district), _combined(session, prev, district)

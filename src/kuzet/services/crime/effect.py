@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from kuzet.domain.vocabulary import Words
+
 
 @dataclass(frozen=True)
 class Counts:
@@ -65,20 +67,34 @@ def wdd(treated: Counts, control_treated: Counts, buffer: Counts, control_buffer
             "significant": p is not None and p < 0.05}
 
 
-def verdict(res: dict, wdd_result: dict, lang: str = "en") -> str:
-    """A plain statement of what the numbers allow one to say, and what the design cannot rule out."""
-    caveat = ("A before/after comparison with a non-random control cannot rule out other changes that happened at "
-              "the same time (policing, lighting, reporting), regression to the mean after a peak, or chance in "
-              "small counts.")
+def poisson_change(counts: Counts) -> dict:
+    """Did one area's count change beyond chance? Two Poisson counts over equal windows: conditional on their sum, the
+    later count is binomial(n, ½); the normal approximation z = (after − before) / √(after + before)."""
+    total = counts.before + counts.after
+    if total == 0:
+        return {"z": None, "p_two_sided": None, "significant": False}
+    z = (counts.after - counts.before) / math.sqrt(total)
+    p = math.erfc(abs(z) / math.sqrt(2))
+    return {"z": round(z, 4), "p_two_sided": round(p, 4), "significant": p < 0.05}
+
+
+def verdict_code(res: dict, wdd_result: dict) -> str:
+    """What the numbers allow one to say: ``undefined``, ``fell``, ``rose`` or ``not_significant``."""
     if res.get("res") is None:
-        head = "The effect cannot be estimated: some counts are zero."
-    elif wdd_result.get("significant") and wdd_result["wdd"] < 0:
-        head = (f"Crime fell in the treated area relative to the control (RES {res['res']}, 95 % CI {res['ci'][0]}–"
-                f"{res['ci'][1]}); the WDD test is significant (z = {wdd_result['z']}).")
-    elif wdd_result.get("significant"):
-        head = f"Crime rose in the treated area relative to the control (WDD z = {wdd_result['z']})."
-    else:
-        head = (f"The change is not statistically significant (WDD z = {wdd_result['z']}, p = "
-                f"{wdd_result['p_two_sided']}): the data do not show that the intervention worked, "
-                "nor that it did not.")
-    return f"{head} {caveat}"
+        return "undefined"
+    if wdd_result.get("significant"):
+        return "fell" if wdd_result["wdd"] < 0 else "rose"
+    return "not_significant"
+
+
+def verdict(result: dict, lang: str, words: Words) -> str:
+    """A plain statement in ``lang`` of what the numbers allow one to say, and what the design cannot rule out."""
+    from kuzet.services.crime.press import number
+
+    res, wdd_result = result["res"], result["wdd"]
+    code = verdict_code(res, wdd_result)
+    ci = res.get("ci") or [None, None]
+    head = words.translate(f"cr.verdict.{code}", lang, res=number(res.get("res"), lang, 2),
+                           low=number(ci[0], lang, 2), high=number(ci[1], lang, 2),
+                           z=number(wdd_result.get("z"), lang, 2), p=number(wdd_result.get("p_two_sided"), lang, 3))
+    return f"{head} {words.translate('cr.verdict.caveat', lang)}"

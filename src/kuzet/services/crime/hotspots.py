@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kuzet.services.crime import limits
+
 
 def bandwidth(x: np.ndarray, y: np.ndarray) -> float:
     n = len(x)
@@ -57,9 +59,12 @@ def quartic_kde(x: np.ndarray, y: np.ndarray, h: float | None = None, cell: floa
     """Density per km² on a grid with the quartic (biweight) kernel K(d) = 3/(πh²)·(1 − d²/h²)² for d < h."""
     from scipy.spatial import cKDTree
 
+    limits.within("bandwidth", h, limits.BANDWIDTH_M)
+    limits.within("cell", cell, limits.CELL_M)
     h = h or bandwidth(x, y)
     cell = cell or max(25.0, h / 4)
     grid = Grid.around(x, y, cell, h)
+    limits.grid_cells(grid.cols, grid.rows, cell)  # before anything of that size is allocated
     gx, gy = grid.centres()
     pts = np.column_stack([gx.ravel(), gy.ravel()])
     tree = cKDTree(np.column_stack([x, y]))
@@ -76,8 +81,12 @@ def local_gi_star(values: np.ndarray, w, permutations: int = 999, seed: int = 12
     p-values: (z, p_sim) per unit."""
     import esda
 
+    # n_jobs=1: esda's default (-1) starts worker processes for the permutations; inside a server whose other threads
+    # record and analyse video that costs more than it gives on two cores, and a child started while another thread
+    # holds a lock can hang (seen in the console walk with analysis on). 999 permutations on 10,000 cells take a few
+    # seconds on one core (docs/benchmarks.md, crime).
     g = esda.G_Local(np.asarray(values, dtype=float), w, transform="B", star=True, permutations=permutations,
-                     seed=seed)
+                     seed=seed, n_jobs=1)
     p_sim = g.p_sim if permutations else np.full(len(g.Zs), np.nan)  # no permutations: no pseudo p-values
     return np.asarray(g.Zs), np.asarray(p_sim)
 

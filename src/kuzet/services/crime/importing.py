@@ -56,8 +56,11 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         import openpyxl
 
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        rows = list(wb.active.iter_rows(values_only=True))
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            rows = list(wb.active.iter_rows(values_only=True))
+        except Exception:  # noqa: BLE001 - openpyxl raises many kinds (zip, XML, key) for a file that is not XLSX
+            raise ImportRejected([RowError(1, "the file is not a readable XLSX workbook")]) from None
         if not rows:
             return [], []
         headers = [str(h or "") for h in rows[0]]
@@ -66,9 +69,15 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ImportRejected([RowError(1, "the file is not UTF-8 text (save it as CSV UTF-8 or XLSX)")]) from None
-    dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t") if text else csv.excel
+    try:
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t") if text else csv.excel
+    except csv.Error:  # one column, or no delimiter in the header: read it as plain CSV
+        dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    rows = list(reader)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # a NUL byte, an unterminated quote at the end, …
+        raise ImportRejected([RowError(reader.line_num or 1, f"not readable as CSV: {exc}")]) from None
     if not rows:
         return [], []
     return rows[0], [(i + 2, r) for i, r in enumerate(rows[1:]) if any(v.strip() for v in r)]

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-EXACT_LIMIT = 2000  # candidates up to which the exact model is solved by default
+from kuzet.services.crime import limits
+
+EXACT_LIMIT = limits.EXACT_MAX_CANDIDATES  # candidates up to which the exact model is solved
 
 
 @dataclass
@@ -101,8 +103,16 @@ def plan(candidates: np.ndarray, demand: np.ndarray, weights: np.ndarray, k: int
     already = float(weights[~open_mask].sum())
     w = np.where(open_mask, weights, 0.0)
     cover = neighbourhoods(candidates, demand, radius)
+    if method not in ("auto", "exact", "greedy"):
+        raise limits.LimitError(f"method is auto, exact or greedy (got {method!r})")
+    limits.within("cameras", k, limits.CAMERAS)
+    exact_fits = len(candidates) <= limits.EXACT_MAX_CANDIDATES and len(demand) <= limits.EXACT_MAX_OFFENCES
     if method == "auto":
-        method = "exact" if len(candidates) <= EXACT_LIMIT else "greedy"
+        method = "exact" if exact_fits else "greedy"
+    elif method == "exact" and not exact_fits:
+        raise limits.LimitError(
+            f"exact placement takes at most {limits.EXACT_MAX_CANDIDATES} candidate sites and "
+            f"{limits.EXACT_MAX_OFFENCES} offences (here {len(candidates)} and {len(demand)}): use greedy or auto")
     if method == "exact":
         chosen, value = exact(cover, w, k)
         bound = value

@@ -4,14 +4,20 @@ An alarm is raised once per (event, rule) or (event, hot-list entry). It goes to
 on its camera (``rules.rule_organisations``); an operator sees it when their organisation is among its routes and
 they may watch the camera live. Acknowledge, dismiss as false (with a reason) or open an incident; every move is
 timestamped for the response-time figures (``kpis.py``).
+
+Repeats fold: while an alarm of a rule (or hot-list entry) on a camera is open in the queue (new or acknowledged) and
+was last seen less than ``REPEAT_WINDOW`` ago, a further matching event on that camera raises nothing new — it
+counts one more occurrence of that alarm and makes its event the alarm's latest picture. The queue, the WebSocket
+(``{"type": "repeated"}``) and the KPIs therefore all see one alarm per pass of a parked car or a loitering person.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import POLICE_KINDS, OrganisationKind, Right, Role
@@ -21,7 +27,7 @@ from kuzet.services.audit import Actor
 from kuzet.services.operations.events import event_out, event_zones
 from kuzet.services.operations.hotlists import match as hotlist_match
 from kuzet.services.operations.rules import matching_rules, rule_organisations
-from kuzet.store.db import utcnow
+from kuzet.store.db import load_by_ids, utcnow
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.operations import Alarm, AlarmRoute, AlarmRule, Event, HotList, HotListEntry
 
@@ -29,9 +35,15 @@ from kuzet.store.models.operations import Alarm, AlarmRoute, AlarmRule, Event, H
 RESPONDERS = frozenset({OrganisationKind.POLICE_DUTY_UNIT, OrganisationKind.CONTROL_CENTRE,
                         OrganisationKind.SECURITY_FIRM})
 QUEUE_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.POLICE_OPERATOR, Role.ORGANISATION_ADMIN})
-# While an alarm of a rule (or hot-list entry) on a camera waits unhandled in the queue, more matching events on that
-# camera within this time raise nothing new: the operator already has the camera in front of them.
+# While an alarm of a rule (or hot-list entry) on a camera is open in the queue and was last seen within this time,
+# more matching events on that camera fold into it (one more occurrence, the latest picture) instead of raising new
+# alarms: the operator already has the camera in front of them.
 REPEAT_WINDOW = timedelta(minutes=5)
+OPEN_STATES = (AlarmState.NEW, AlarmState.ACKNOWLEDGED)
+# The offence type an incident opened from an alarm starts with (the operator may change it): from the hot list's kind,
+# else from what the camera looks at ("Stop thefts": entrances, yards and shops; schools: damage).
+HOT_LIST_OFFENCES = {"stolen": "vehicle_theft"}
+CAMERA_OFFENCES = {"entrance": "theft", "yard": "theft", "shop": "theft", "school": "vandalism"}
 
 
 class AlarmError(ValueError):
@@ -44,14 +56,23 @@ class Action:
     VIEWED = "alarm.viewed"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What an event did to the queue: an alarm ``raised``, or an open one ``repeated``."""
+
+    alarm: Alarm
+    kind: str  # "raised" | "repeated"
+
+
 def raise_alarm(session: Session, event: Event, camera: Camera, title: str, priority: str, organisations: list[int],
                 rule: AlarmRule | None = None, entry: HotListEntry | None = None) -> Alarm | None:
     """One alarm for an event, routed to ``organisations`` (none: nobody would see it, so it is not raised)."""
     if not organisations:
         return None
+    now = utcnow()
     alarm = Alarm(event_id=event.id, rule_id=rule.id if rule else None, hot_list_entry_id=entry.id if entry else None,
                   camera_id=camera.id, title=title[:300], priority=priority, state=AlarmState.NEW,
-                  raised_at=utcnow())
+                  raised_at=now, occurrences=1, last_seen_at=now, last_event_id=event.id)
     session.add(alarm)
     session.flush()
     for org_id in sorted(set(organisations)):
@@ -60,47 +81,95 @@ def raise_alarm(session: Session, event: Event, camera: Camera, title: str, prio
     return alarm
 
 
-def _waiting(session: Session, camera: Camera, column: Any) -> set[int]:
-    """Rules (``Alarm.rule_id``) or hot-list entries (``Alarm.hot_list_entry_id``) with an alarm on this camera
-    still new in the queue and recently raised."""
-    return set(session.scalars(select(column).where(
-        Alarm.camera_id == camera.id, Alarm.state == AlarmState.NEW, column.is_not(None),
-        Alarm.raised_at >= utcnow() - REPEAT_WINDOW)))
+def _open_alarm(session: Session, camera: Camera, column: Any, key: int) -> Alarm | None:
+    """The alarm of this rule (``Alarm.rule_id``) or hot-list entry (``Alarm.hot_list_entry_id``) on this camera
+    still open in the queue and seen within ``REPEAT_WINDOW``, if any."""
+    seen = func.coalesce(Alarm.last_seen_at, Alarm.raised_at)
+    return session.scalar(select(Alarm).where(
+        Alarm.camera_id == camera.id, column == key, Alarm.state.in_(OPEN_STATES),
+        seen >= utcnow() - REPEAT_WINDOW).order_by(Alarm.id.desc()).limit(1))
+
+
+def repeat(alarm: Alarm, event: Event) -> Alarm:
+    """One more sighting of what the alarm is about: counted, and its picture becomes the alarm's latest."""
+    alarm.occurrences = (alarm.occurrences or 1) + 1
+    alarm.last_seen_at = utcnow()
+    alarm.last_event_id = event.id
+    return alarm
+
+
+def _new_sighting(session: Session, alarm: Alarm, event: Event) -> bool:
+    """Whether the event is a later sighting than the alarm's latest (an update of an event already counted, or of
+    an older one, is not)."""
+    if event.id in (alarm.event_id, alarm.last_event_id):
+        return False
+    latest_id = alarm.last_event_id or alarm.event_id
+    latest = session.get(Event, latest_id) if latest_id else None
+    return latest is None or event.start_at > latest.start_at
+
+
+def alarms_for_event(session: Session, event: Event, camera: Camera, duration: float, tz: str,
+                     rules: list[AlarmRule] | None = None) -> list[Outcome]:
+    """What this event does now: each matching rule and each hot-list hit of its plate raises an alarm once, or, when
+    an alarm of the same rule or entry is open on this camera (``REPEAT_WINDOW``), counts as its repeat. An update of
+    an event that already raised or repeated an alarm does nothing again. ``rules``: the enabled rules, if the caller
+    keeps them at hand (the analysis service does, to spare a query per observation)."""
+    out: list[Outcome] = []
+
+    def handle(column: Any, key: int, done: set[int], make: Any) -> None:
+        found = _open_alarm(session, camera, column, key)
+        if found is not None:
+            if _new_sighting(session, found, event):
+                out.append(Outcome(repeat(found, event), "repeated"))
+            return
+        if key in done:  # this event already raised an alarm that has since been handled
+            return
+        alarm = make()
+        if alarm is not None:
+            out.append(Outcome(alarm, "raised"))
+
+    def done_for(column: Any) -> set[int]:
+        return set(session.scalars(select(column).where(
+            (Alarm.event_id == event.id) | (Alarm.last_event_id == event.id), column.is_not(None))))
+
+    matching = matching_rules(session, event, camera, duration, tz, event_zones(event), rules)
+    if matching:
+        done = done_for(Alarm.rule_id)
+        for rule in matching:
+            handle(Alarm.rule_id, rule.id, done, lambda rule=rule: raise_alarm(
+                session, event, camera, rule.name, rule.priority,
+                [o.id for o in rule_organisations(session, rule, camera, RESPONDERS)], rule=rule))
+    if event.plate:
+        done = done_for(Alarm.hot_list_entry_id)
+        for entry, hot_list in hotlist_match(session, event.plate, event.start_at):
+            def make(entry: HotListEntry = entry, hot_list: HotList = hot_list) -> Alarm | None:
+                police = access.organisations_seeing(session, camera, Right.VIEW_LIVE, POLICE_KINDS)
+                title = f"{hot_list.name}: {event.plate}" + (f" — {entry.reason}" if entry.reason else "")
+                return raise_alarm(session, event, camera, title, hot_list.priority, [o.id for o in police],
+                                   entry=entry)
+            handle(Alarm.hot_list_entry_id, entry.id, done, make)
+    session.flush()
+    return out
 
 
 def raise_for_event(session: Session, event: Event, camera: Camera, duration: float, tz: str,
                     rules: list[AlarmRule] | None = None) -> list[Alarm]:
-    """Alarms this event raises now: each matching rule once, and each hot-list hit of its plate once, unless the
-    same rule or entry already waits in the queue for this camera (``REPEAT_WINDOW``). ``rules``: the enabled rules,
-    if the caller keeps them at hand (the analysis service does, to spare a query per observation)."""
-    raised: list[Alarm] = []
-    matching = matching_rules(session, event, camera, duration, tz, event_zones(event), rules)
-    done_rules: set[int] = set()
-    if matching:
-        done_rules = set(session.scalars(select(Alarm.rule_id).where(Alarm.event_id == event.id,
-                                                                     Alarm.rule_id.is_not(None))))
-        done_rules |= _waiting(session, camera, Alarm.rule_id)
-    for rule in matching:
-        if rule.id in done_rules:
-            continue
-        orgs = [o.id for o in rule_organisations(session, rule, camera, RESPONDERS)]
-        alarm = raise_alarm(session, event, camera, rule.name, rule.priority, orgs, rule=rule)
-        if alarm:
-            raised.append(alarm)
-    if event.plate:
-        done_entries = set(session.scalars(select(Alarm.hot_list_entry_id).where(
-            Alarm.event_id == event.id, Alarm.hot_list_entry_id.is_not(None))))
-        done_entries |= _waiting(session, camera, Alarm.hot_list_entry_id)
-        for entry, hot_list in hotlist_match(session, event.plate, event.start_at):
-            if entry.id in done_entries:
-                continue
-            police = access.organisations_seeing(session, camera, Right.VIEW_LIVE, POLICE_KINDS)
-            orgs = [o.id for o in police]
-            title = f"{hot_list.name}: {event.plate}" + (f" — {entry.reason}" if entry.reason else "")
-            alarm = raise_alarm(session, event, camera, title, hot_list.priority, orgs, entry=entry)
-            if alarm:
-                raised.append(alarm)
-    return raised
+    """The alarms this event raised (repeats of open alarms are counted on them, see ``alarms_for_event``)."""
+    return [o.alarm for o in alarms_for_event(session, event, camera, duration, tz, rules) if o.kind == "raised"]
+
+
+def suggested_offence(camera_kind: str | None, hot_list_kind: str | None) -> str:
+    """The offence type an incident from this alarm starts with (the operator may change it)."""
+    if hot_list_kind is not None:
+        return HOT_LIST_OFFENCES.get(hot_list_kind, "other")
+    return CAMERA_OFFENCES.get(camera_kind or "", "other")
+
+
+def suggested_offence_for(session: Session, alarm: Alarm) -> str:
+    camera = session.get(Camera, alarm.camera_id)
+    entry = session.get(HotListEntry, alarm.hot_list_entry_id) if alarm.hot_list_entry_id else None
+    hot_list = session.get(HotList, entry.list_id) if entry else None
+    return suggested_offence(camera.kind if camera else None, hot_list.kind if hot_list else None)
 
 
 # --- who sees what --------------------------------------------------------------------------------------------------
@@ -109,16 +178,30 @@ def may_use_queue(user: User) -> bool:
     return user.role in QUEUE_ROLES
 
 
-def visible_alarms(user: User) -> Select:
-    """Alarms routed to the user's organisation on cameras the user may watch live; all for platform admins."""
+def visible_alarms(user: User, session: Session | None = None) -> Select:
+    """Alarms routed to the user's organisation on cameras the user may watch live; all for platform admins.
+    With ``session``, the cameras come from the caller's cached reach (see ``access.camera_filter``): no camera
+    condition for a caller who sees every camera, so the queue's order index serves the page directly."""
     query = select(Alarm)
     if user.role == Role.PLATFORM_ADMIN:
         return query
     if not may_use_queue(user) or user.organisation_id is None:
         return query.where(Alarm.id.is_(None))
     routed = exists().where(AlarmRoute.alarm_id == Alarm.id, AlarmRoute.organisation_id == user.organisation_id)
+    if session is not None:
+        condition = access.camera_filter(session, user, Alarm.camera_id, Right.VIEW_LIVE)
+        return query.where(routed) if condition is None else query.where(routed, condition)
     cameras = access.visible_cameras(user, Right.VIEW_LIVE).with_only_columns(Camera.id)
     return query.where(routed, Alarm.camera_id.in_(cameras))
+
+
+def preload(session: Session, alarms: list[Alarm]) -> None:
+    """Everything ``alarm_out`` shows of a page of alarms, in five statements whatever the page's size."""
+    cameras = load_by_ids(session, Camera, [a.camera_id for a in alarms])
+    load_by_ids(session, Place, [c.place_id for c in cameras.values()])
+    load_by_ids(session, Event, [i for a in alarms for i in (a.event_id, a.last_event_id)])
+    entries = load_by_ids(session, HotListEntry, [a.hot_list_entry_id for a in alarms])
+    load_by_ids(session, HotList, [e.list_id for e in entries.values()])
 
 
 def routes(session: Session, alarm_ids: list[int]) -> dict[int, list[int]]:
@@ -141,11 +224,17 @@ def alarm_out(session: Session, alarm: Alarm, organisations: list[int] | None = 
         if entry and hot_list:
             hot = {"list_id": hot_list.id, "list": hot_list.name, "kind": hot_list.kind, "plate": entry.plate,
                    "reason": entry.reason}
-    ev = event_out(event, camera) if event else None
+    latest = event
+    if alarm.last_event_id and alarm.last_event_id != alarm.event_id:
+        latest = session.get(Event, alarm.last_event_id) or event
+    ev = event_out(latest, camera) if latest else None
     return {
         "id": alarm.id, "title": alarm.title, "priority": alarm.priority,
         "priority_rank": Priority(alarm.priority).rank if alarm.priority in set(Priority) else 0,
         "state": alarm.state, "raised_at": alarm.raised_at,
+        "occurrences": alarm.occurrences or 1, "last_seen_at": alarm.last_seen_at or alarm.raised_at,
+        "first_event_id": alarm.event_id,
+        "suggested_offence_type": suggested_offence(camera.kind if camera else None, hot["kind"] if hot else None),
         "camera": {"id": alarm.camera_id, "name": camera.name if camera else None, "kind": camera.kind if camera
                    else None, "lat": camera.lat if camera else None, "lon": camera.lon if camera else None},
         "place": {"id": place.id, "name": place.name, "address": place.address} if place else None,

@@ -7,7 +7,8 @@ processes two fragments of one camera at once. A camera whose analysis falls beh
 (its queue is bounded), never slowing the recorder or live viewers.
 
 Observations come back from the worker threads into one consumer task, which stores them (``events.EventStore``),
-raises alarms (``alarms.raise_for_event``) and publishes ``kuzet.event.*`` and ``kuzet.alarm.*`` messages.
+raises alarms or counts their repeats (``alarms.alarms_for_event``) and publishes ``kuzet.event.*`` and
+``kuzet.alarm.*`` messages.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from sqlalchemy import select
 
 from kuzet.domain.access import Right
 from kuzet.installation import Installation
-from kuzet.runtime import PeriodicService
 from kuzet.services import access
+from kuzet.services.lifecycle import PeriodicService
 from kuzet.services.operations import events as event_store
-from kuzet.services.operations.alarms import alarm_out, raise_for_event
+from kuzet.services.operations.alarms import alarm_out, alarms_for_event
 from kuzet.services.operations.messages import alarm_subject, event_subject
 from kuzet.services.operations.observations import Observation
 from kuzet.services.operations.rules import enabled_rules
-from kuzet.store.db import utcnow
+from kuzet.store.db import unavailable, utcnow
 from kuzet.store.models import Camera
 from kuzet.store.models.operations import CameraAnalysis
 
@@ -41,8 +42,10 @@ log = logging.getLogger("kuzet.operations")
 
 PLATE_KINDS = frozenset({"road", "gate"})
 RELOAD_SECONDS = 15.0
-ORGS_TTL = 60.0
+ORGS_TTL = 5.0  # a revoked grant stops the camera's events reaching integrations within this
 RULES_TTL = 5.0
+WAITING_MAX = 5000  # observations held while the database is away (the oldest waiting are dropped beyond it)
+RETRY_START, RETRY_MAX = 0.5, 5.0  # back-off while the database is away
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,13 @@ class AnalysisService:
         self._rule_cache: tuple[float, list] | None = None
         self._plate_reader: Any = None
         self._detectors: dict[str, Any] = {}
-        self.stats = {"fragments": 0, "observations": 0, "alarms": 0, "skipped": 0}
+        self.stats = {"fragments": 0, "observations": 0, "alarms": 0, "skipped": 0, "dropped": 0}
+        self._waiting_since: float | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.inst.extras["analysis"] = self
+        self.inst.running.analysis = self
         if not self.settings.operations.enabled:
             log.info("video analysis is off (operations.enabled = false)")
             return
@@ -138,8 +142,11 @@ class AnalysisService:
         # Our pool already keeps every core busy with whole pictures; OpenCV splitting each small picture across
         # threads of its own only adds ~15 % CPU (measured by `kuzet bench motion --opencv-threads`).
         cv2.setNumThreads(1)
-        with self.inst.db.session() as session:
-            closed = event_store.close_dangling(session)
+        def close_dangling() -> int:
+            with self.inst.db.session() as session:
+                return event_store.close_dangling(session)
+
+        closed = await asyncio.to_thread(close_dangling)
         if closed:
             log.info("closed %d events left open by the last run", closed)
         self.pool = ThreadPoolExecutor(self.settings.operations.workers, thread_name_prefix="kuzet-analysis")
@@ -155,14 +162,21 @@ class AnalysisService:
         self.loops.clear()
         # Whatever is still queued is stored, so an interval that ended just before the stop is not lost.
         while not self.queue.empty():
-            await self._handle(self.queue.get_nowait())
+            try:
+                await self._handle(self.queue.get_nowait())
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                log.error("stopping with %d observations not stored: the database is away",
+                          self.queue.qsize() + 1)
+                break
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def reload(self) -> None:
         """Start, restart and stop camera loops to match the database."""
-        recorder = self.inst.extras.get("recorder")
-        hub = self.inst.extras.get("hub")
+        recorder = self.inst.running.recorder
+        hub = self.inst.running.hub
         if recorder is None or hub is None:
             return
         wanted = await asyncio.to_thread(self._plans)
@@ -209,7 +223,12 @@ class AnalysisService:
         reader = self._reader() if config.anpr else None
 
         def sink(obs: Observation) -> None:
-            loop.call_soon_threadsafe(self.queue.put_nowait, obs)
+            if loop.is_closed():  # the server is stopping: a frame still being analysed has nowhere to go
+                return
+            try:
+                loop.call_soon_threadsafe(self.queue.put_nowait, obs)
+            except RuntimeError:  # closed between the check and the call
+                pass
 
         return CameraPipeline(plan.camera_id, config, sink, detector=detector, plate_reader=reader)
 
@@ -233,7 +252,7 @@ class AnalysisService:
         return self._plate_reader
 
     async def _watch(self, plan: CameraPlan) -> None:
-        hub = self.inst.extras["hub"]
+        hub = self.inst.running.hub
         loop = asyncio.get_running_loop()
         backoff = 1.0
         while True:
@@ -267,17 +286,49 @@ class AnalysisService:
     # --- observations → events → alarms → bus -----------------------------------------------------------------------
 
     async def _consume(self) -> None:
+        """Store observations in order. While the database is away (restarted, locked) the one in hand is tried
+        again with back-off and the others wait in the queue (at most ``WAITING_MAX``; beyond that the oldest
+        waiting are dropped and counted): events and alarms are raised late, not lost."""
         while True:
             obs = await self.queue.get()
-            try:
-                await self._handle(obs)
-            except Exception:
-                log.exception("storing an observation of camera %d failed", obs.camera_id)
+            delay = RETRY_START
+            while True:
+                try:
+                    await self._handle(obs)
+                except Exception as exc:
+                    if not unavailable(exc):
+                        log.exception("storing an observation of camera %d failed", obs.camera_id)
+                        break
+                    if self._waiting_since is None:
+                        self._waiting_since = time.monotonic()
+                        log.error("database unavailable: observations wait to be stored (%s)",
+                                  str(getattr(exc, "orig", exc)).strip().splitlines()[0])
+                    self._shed()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX)
+                    continue
+                break
+            if self._waiting_since is not None:
+                log.warning("storing observations again after %.1f s (%d waiting)",
+                            time.monotonic() - self._waiting_since, self.queue.qsize())
+                self._waiting_since = None
+
+    def _shed(self) -> None:
+        while self.queue.qsize() > WAITING_MAX:
+            self.queue.get_nowait()
+            self.stats["dropped"] += 1
+            if self.stats["dropped"] % 1000 == 1:
+                log.error("%d observations dropped while the database was away", self.stats["dropped"])
 
     async def _handle(self, obs: Observation) -> None:
-        messages = await asyncio.to_thread(self._persist, obs)
+        opened = self.store.checkpoint()
+        try:
+            messages = await asyncio.to_thread(self._persist, obs)
+        except Exception:
+            self.store.rollback(opened)  # the transaction did not happen: neither did what it opened
+            raise
         self.stats["observations"] += 1
-        bus = self.inst.extras.get("bus")
+        bus = self.inst.running.bus
         if bus is None:
             return
         for subject, payload in messages:
@@ -290,7 +341,8 @@ class AnalysisService:
         cached = self._orgs.get(camera.id)
         if cached and time.monotonic() - cached[0] < ORGS_TTL:
             return cached[1]
-        ids = [o.id for o in access.organisations_seeing(session, camera, Right.VIEW_LIVE)]
+        # An event reaches whoever GET /events would show it to: holders of view_archive on the camera.
+        ids = [o.id for o in access.organisations_seeing(session, camera, Right.VIEW_ARCHIVE)]
         self._orgs[camera.id] = (time.monotonic(), ids)
         return ids
 
@@ -312,16 +364,16 @@ class AnalysisService:
             camera = session.get(Camera, obs.camera_id)
             if camera is None:
                 return []
-            alarms = raise_for_event(session, applied.event, camera, applied.duration, self.settings.timezone,
-                                     self._rules(session))
+            outcomes = alarms_for_event(session, applied.event, camera, applied.duration, self.settings.timezone,
+                                        self._rules(session))
             messages = [(event_subject(camera.id), {
                 "type": applied.type, "event": event_store.event_out(applied.event, camera),
                 "organisations": self._organisations(session, camera)})]
-            for alarm in alarms:
-                out = alarm_out(session, alarm)
-                messages.append((alarm_subject(alarm.id), {"type": "raised", "alarm": out,
-                                                           "organisations": out["organisations"]}))
-            self.stats["alarms"] += len(alarms)
+            for outcome in outcomes:
+                out = alarm_out(session, outcome.alarm)
+                messages.append((alarm_subject(outcome.alarm.id), {"type": outcome.kind, "alarm": out,
+                                                                   "organisations": out["organisations"]}))
+            self.stats["alarms"] += sum(1 for o in outcomes if o.kind == "raised")
             return messages
 
 

@@ -21,7 +21,7 @@ from kuzet.domain.access import Right
 from kuzet.domain.operations import EventKind
 from kuzet.services import access
 from kuzet.services.operations.observations import Observation
-from kuzet.store.db import iso_utc, utcnow
+from kuzet.store.db import iso_utc, load_by_ids
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.operations import Alarm, Event
 
@@ -71,6 +71,12 @@ def clip_window(event: Event) -> tuple[datetime, datetime]:
 def clip_url(camera_id: int, start: datetime, end: datetime) -> str:
     """The archive clip of a camera's window (cut from the recordings, no re-encoding)."""
     return f"/api/v1/cameras/{camera_id}/clip.mp4?start={iso_utc(start)}&end={iso_utc(end)}"
+
+
+def events_out(session: Session, events: list[Event]) -> list[dict[str, Any]]:
+    """A page of events with their cameras' names: one statement for the cameras, whatever the page's size."""
+    cameras = load_by_ids(session, Camera, [e.camera_id for e in events])
+    return [event_out(e, cameras.get(e.camera_id)) for e in events]
 
 
 def event_out(event: Event, camera: Camera | None = None) -> dict[str, Any]:
@@ -135,7 +141,7 @@ class EventStore:
                                         obs.snapshot)
         if obs.crop:
             event.crop = save_image(self.events_dir, obs.camera_id, event.start_at, f"{event.id}-plate.jpg", obs.crop)
-        last = obs.end or utcnow()
+        last = obs.seen_until
         if obs.phase == "end":
             event.end_at = max(obs.end or last, event.start_at)
             self._open.pop(key, None)
@@ -145,6 +151,13 @@ class EventStore:
             self._open[key] = event.id
             event.details = {**(event.details or {}), "last_seen": last.isoformat()}
         return Applied(event, kind, max(0.0, (last - event.start_at).total_seconds()))
+
+    def checkpoint(self) -> dict[tuple[int, str], int]:
+        """What ``apply`` remembers, to put back with ``rollback`` when its transaction did not commit."""
+        return dict(self._open)
+
+    def rollback(self, state: dict[tuple[int, str], int]) -> None:
+        self._open = dict(state)
 
     def forget_camera(self, camera_id: int) -> None:
         for key in [k for k in self._open if k[0] == camera_id]:
@@ -162,10 +175,17 @@ def close_dangling(session: Session) -> int:
 
 # --- reading --------------------------------------------------------------------------------------------------------
 
-def visible_events(user: User, right: Right = Right.VIEW_ARCHIVE) -> Select:
-    """Events of the cameras the user may see in the archive (a detection shows what the camera recorded)."""
-    cameras = access.visible_cameras(user, right).with_only_columns(Camera.id)
-    return select(Event).where(Event.camera_id.in_(cameras))
+def visible_events(user: User, right: Right = Right.VIEW_ARCHIVE, session: Session | None = None) -> Select:
+    """Events of the cameras the user may see in the archive (a detection shows what the camera recorded). With
+    ``session``, the cameras come from the caller's cached reach, and a caller who sees every camera (the control
+    centre) gets no camera condition at all: the newest events come straight off ``ix_events_start_id``."""
+    query = select(Event)
+    if session is not None:
+        condition = access.camera_filter(session, user, Event.camera_id, right)
+        return query if condition is None else query.where(condition)
+    if access.is_platform_admin(user):
+        return query
+    return query.where(Event.camera_id.in_(access.visible_cameras(user, right).with_only_columns(Camera.id)))
 
 
 def search(session: Session, user: User, *, camera_ids: Iterable[int] | None = None, place_id: int | None = None,
@@ -173,7 +193,7 @@ def search(session: Session, user: User, *, camera_ids: Iterable[int] | None = N
            label: str | None = None, plate: str | None = None, fuzzy: bool = False, zone: str | None = None) -> Select:
     """Events matching every given filter, newest first. ``plate`` is a prefix of the normalised plate, or with
     ``fuzzy`` any plate within one OCR-style edit of it."""
-    query = visible_events(user)
+    query = visible_events(user, session=session)
     camera_ids = list(camera_ids or [])
     if camera_ids:
         query = query.where(Event.camera_id.in_(camera_ids))

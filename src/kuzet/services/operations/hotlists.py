@@ -58,6 +58,14 @@ def may_use(session: Session, user: User) -> bool:
     return org is not None and org.kind in POLICE_KINDS
 
 
+def may_change(user: User, hot_list: HotList) -> bool:
+    """Every police operator reads every list (a wanted car is wanted everywhere); only the organisation that keeps
+    a list, and platform admins, change it."""
+    if user.role == Role.PLATFORM_ADMIN:
+        return True
+    return hot_list.organisation_id is not None and hot_list.organisation_id == user.organisation_id
+
+
 def list_out(hot_list: HotList, entries: int | None = None) -> dict[str, Any]:
     return {"id": hot_list.id, "name": hot_list.name, "kind": hot_list.kind, "priority": hot_list.priority,
             "organisation_id": hot_list.organisation_id, "active": hot_list.active,

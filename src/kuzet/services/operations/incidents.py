@@ -8,29 +8,30 @@ incident's alarms were routed to (e.g. the security firm guarding that yard). A 
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
-from kuzet.domain.access import Right, Role
+from kuzet.domain.access import OrganisationKind, Right, Role
 from kuzet.domain.crime import OFFENCE_TYPES
 from kuzet.domain.operations import (
+    ALARM_MOVES,
     STATUS_FROM_DISPATCH,
+    AlarmState,
     DispatchStatus,
     IncidentStatus,
     Priority,
     dispatch_may_move,
     furthest,
 )
+from kuzet.domain.spreadsheets import csv_text
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
 from kuzet.services.operations.alarms import attach_to_incident, routes
 from kuzet.services.operations.events import clip_url, clip_window
-from kuzet.store.db import iso_utc, utcnow
+from kuzet.store.db import iso_utc, load_by_ids, utcnow
 from kuzet.store.models import Camera, Organisation, Place, User
 from kuzet.store.models.operations import (
     Alarm,
@@ -80,6 +81,13 @@ def visible_incidents(user: User) -> Select:
     routed = exists().where(Alarm.incident_id == Incident.id, AlarmRoute.alarm_id == Alarm.id,
                             AlarmRoute.organisation_id == user.organisation_id)
     return query.where(or_(Incident.organisation_id == user.organisation_id, routed))
+
+
+def preload(session: Session, incidents: list[Incident]) -> None:
+    """Everything ``incident_out`` shows of a page of incidents (not ``full``), in three statements."""
+    load_by_ids(session, Place, [i.place_id for i in incidents])
+    load_by_ids(session, Organisation, [i.organisation_id for i in incidents])
+    load_by_ids(session, User, [i.created_by for i in incidents])
 
 
 def incident_organisations(session: Session, incident: Incident) -> list[int]:
@@ -151,6 +159,19 @@ def _entry(session: Session, incident: Incident, actor: Actor, kind: str, text: 
 
 # --- creating and changing ------------------------------------------------------------------------------------------
 
+def _alarm_windows(session: Session, alarm: Alarm) -> list[tuple[int, datetime, datetime]]:
+    """The clips an alarm brings to an incident: its first sighting's, and its latest's when it was seen again."""
+    windows = []
+    for event_id in dict.fromkeys([alarm.event_id, alarm.last_event_id]):
+        event = session.get(Event, event_id) if event_id else None
+        if event is not None:
+            windows.append((alarm.camera_id, *clip_window(event)))
+    if not windows:
+        windows.append((alarm.camera_id, alarm.raised_at - timedelta(seconds=30),
+                        alarm.raised_at + timedelta(seconds=30)))
+    return windows
+
+
 def _camera_window(session: Session, user: User, camera_id: int, start: datetime, end: datetime) -> Camera:
     camera = session.get(Camera, camera_id)
     if camera is None or Right.VIEW_ARCHIVE not in access.camera_rights(session, user, camera):
@@ -176,17 +197,16 @@ def create_incident(session: Session, actor: Actor, user: User, *, offence_type:
     from kuzet.services.operations.alarms import visible_alarms
 
     alarms: list[Alarm] = []
-    for alarm_id in alarm_ids or []:
+    for alarm_id in dict.fromkeys(alarm_ids or []):  # each once, in the order given
         alarm = session.scalar(visible_alarms(user).where(Alarm.id == alarm_id))
         if alarm is None:
             raise IncidentError(f"alarm {alarm_id} not found")
+        if alarm.state not in ALARM_MOVES or AlarmState.INCIDENT not in ALARM_MOVES[alarm.state]:
+            raise IncidentError(f"alarm {alarm_id} is {alarm.state} already: it cannot open an incident")
         alarms.append(alarm)
     links: list[tuple[int, datetime, datetime]] = []
     for alarm in alarms:
-        event = session.get(Event, alarm.event_id) if alarm.event_id else None
-        start, end = clip_window(event) if event else (alarm.raised_at - timedelta(seconds=30),
-                                                       alarm.raised_at + timedelta(seconds=30))
-        links.append((alarm.camera_id, start, end))
+        links.extend(_alarm_windows(session, alarm))
     for item in cameras or []:
         try:
             start = item["start_at"] if isinstance(item["start_at"], datetime) else datetime.fromisoformat(
@@ -231,10 +251,8 @@ def link_alarm(session: Session, actor: Actor, user: User, incident: Incident, a
     """An alarm joins an open incident: its camera and clip are linked and the timeline says so."""
     if incident.status == IncidentStatus.CLOSED:
         raise IncidentError("the incident is closed")
-    event = session.get(Event, alarm.event_id) if alarm.event_id else None
-    start, end = clip_window(event) if event else (alarm.raised_at - timedelta(seconds=30),
-                                                   alarm.raised_at + timedelta(seconds=30))
-    session.add(IncidentCamera(incident_id=incident.id, camera_id=alarm.camera_id, start_at=start, end_at=end))
+    for camera_id, start, end in _alarm_windows(session, alarm):
+        session.add(IncidentCamera(incident_id=incident.id, camera_id=camera_id, start_at=start, end_at=end))
     _entry(session, incident, actor, "alarm", alarm.title, {"alarm_id": alarm.id})
     session.flush()
 
@@ -287,13 +305,71 @@ def dispatchable(session: Session, user: User, incident: Incident) -> Select:
     return query.where(User.organisation_id.in_(orgs or {-1}))
 
 
+def incident_district(session: Session, incident: Incident) -> Place | None:
+    """The district the incident happened in (the district among its place's ancestors), if known."""
+    place = session.get(Place, incident.place_id) if incident.place_id else None
+    if place is None:
+        return None
+    ids = [int(x) for x in place.path.strip("/").split("/") if x.isdigit()] or [place.id]
+    return session.scalar(select(Place).where(Place.id.in_(ids), Place.kind == "district").order_by(Place.path.desc()))
+
+
+def busy_responders(session: Session) -> set[int]:
+    """Responders on an open dispatch."""
+    return set(session.scalars(select(Dispatch.responder_id).where(Dispatch.status != DispatchStatus.CLOSED)))
+
+
+def neighbour_responders(session: Session, user: User, incident: Incident) -> Select:
+    """Crews of the police duty units serving the districts next to the incident's (same parent), other than those
+    the user may send anyway: whom to ask for help when the district has no crew free."""
+    none = select(User).where(User.id.is_(None))
+    district = incident_district(session, incident)
+    if district is None or district.parent_id is None:
+        return none
+    siblings = select(Place.id).where(Place.parent_id == district.parent_id, Place.kind == "district",
+                                      Place.id != district.id)
+    units = select(Organisation.id).where(Organisation.kind == OrganisationKind.POLICE_DUTY_UNIT,
+                                          Organisation.place_id.in_(siblings))
+    own = dispatchable(session, user, incident).with_only_columns(User.id)
+    return (select(User).where(User.role == Role.RESPONDER, User.is_active.is_(True),
+                               User.organisation_id.in_(units), User.id.not_in(own))
+            .order_by(User.username))
+
+
+def crews(session: Session, user: User, incident: Incident) -> dict[str, Any]:
+    """The crews the user may send, and when none of them is free, why (``none_in_district``: the unit has no crew
+    on duty; ``all_busy``: every one is on another call) and the neighbouring districts' crews (``neighbours``),
+    which may then be sent too."""
+    busy = busy_responders(session)
+    district = incident_district(session, incident)
+
+    def out(u: User) -> dict[str, Any]:
+        org = session.get(Organisation, u.organisation_id) if u.organisation_id else None
+        home = session.get(Place, org.place_id) if org and org.place_id else None
+        return {"id": u.id, "username": u.username, "full_name": u.full_name, "organisation_id": u.organisation_id,
+                "organisation": org.name if org else None, "district": home.name if home else None,
+                "busy": u.id in busy}
+
+    items = [out(u) for u in session.scalars(dispatchable(session, user, incident))]
+    reason = None if any(not i["busy"] for i in items) else ("all_busy" if items else "none_in_district")
+    neighbours = ([out(u) for u in session.scalars(neighbour_responders(session, user, incident))]
+                  if reason else [])
+    return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "reason": reason,
+            "district": {"id": district.id, "name": district.name} if district else None,
+            "neighbours": neighbours}
+
+
 def dispatch(session: Session, actor: Actor, user: User, incident: Incident, responder_ids: list[int],
              note: str = "") -> list[Dispatch]:
+    """Send crews: the user's own (``dispatchable``), or, while none of those is free, a neighbouring district's."""
     if incident.status == IncidentStatus.CLOSED:
         raise IncidentError("the incident is closed")
     if not responder_ids:
         raise IncidentError("choose at least one responder")
     allowed = {u.id: u for u in session.scalars(dispatchable(session, user, incident))}
+    busy = busy_responders(session)
+    if all(u in busy for u in allowed):
+        allowed |= {u.id: u for u in session.scalars(neighbour_responders(session, user, incident))}
     active = set(session.scalars(select(Dispatch.responder_id).where(
         Dispatch.incident_id == incident.id, Dispatch.status != DispatchStatus.CLOSED)))
     sent = []
@@ -358,6 +434,24 @@ def close_incident(session: Session, actor: Actor, incident: Incident, resolutio
     return incident
 
 
+CREW_ROLES = frozenset({Role.RESPONDER, Role.PLATFORM_ADMIN})
+INCIDENT_SUMMARY = ("id", "offence_type", "title", "description", "priority", "status", "place", "lat", "lon",
+                    "organisation", "created_by", "created_at", "closed_at", "resolution")
+
+
+def may_take_calls(user: User) -> bool:
+    """Who has a crew's page (``/respond``) and its push of new calls."""
+    return user.role in CREW_ROLES
+
+
+def crew_items(incident: dict[str, Any], user_id: int) -> list[dict[str, Any]]:
+    """From an incident as the bus carries it (``incident_out(full=True)``), the user's dispatches in the shape of
+    ``GET /dispatches/mine`` (the dispatch and a summary of its incident): what the crew's push may show."""
+    summary = {k: incident.get(k) for k in INCIDENT_SUMMARY}
+    return [d | {"incident": summary} for d in incident.get("dispatches") or []
+            if d.get("responder_id") == user_id]
+
+
 def my_dispatches(user: User, active_only: bool = True) -> Select:
     query = select(Dispatch).where(Dispatch.responder_id == user.id).order_by(Dispatch.sent_at.desc())
     if active_only:
@@ -398,11 +492,7 @@ def export_rows(session: Session, user: User, start: datetime, end: datetime) ->
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (iso_utc(v) if isinstance(v, datetime) else ("" if v is None else v))
-                         for k, v in row.items()})
-    return buf.getvalue()
+    """The export as CSV; text that a spreadsheet would run as a formula is neutralised (``safe_cell``)."""
+    return csv_text(EXPORT_COLUMNS, ([iso_utc(v) if isinstance(v, datetime) else ("" if v is None else v)
+                                      for v in (row.get(k) for k in EXPORT_COLUMNS)] for row in rows))
 

@@ -4,6 +4,9 @@
 - time to dispatch: the incident's first alarm (or its opening, if it had none) → the first crew sent;
 - time to arrival: the first crew sent → the first crew on scene;
 - false-alarm rate: alarms dismissed as false / alarms an operator decided on.
+
+Platform admins, analysts and auditors read every unit; an operations control centre its own figures and those of
+every police unit serving inside its area (the district duty units it coordinates); any other unit its own.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kuzet.domain.access import Role
+from kuzet.domain.access import POLICE_KINDS, OrganisationKind, Role
 from kuzet.domain.operations import AlarmState
-from kuzet.store.models import Camera, Organisation, User
+from kuzet.store.models import Camera, Organisation, Place, User
 from kuzet.store.models.operations import Alarm, AlarmRoute, AlarmRule, Dispatch, Incident
 
 CITY_WIDE = frozenset({Role.PLATFORM_ADMIN, Role.ANALYST, Role.AUDITOR})
@@ -42,13 +45,29 @@ def _rate(dismissed: int, decided: int) -> float | None:
     return round(100.0 * dismissed / decided, 1) if decided else None
 
 
+def units_of(session: Session, user: User) -> list[int] | None:
+    """The units whose figures the user reads (None: every unit)."""
+    if user.role in CITY_WIDE:
+        return None
+    own = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+    if own is None:
+        return []
+    if own.kind != OrganisationKind.CONTROL_CENTRE or own.place_id is None:
+        return [own.id]
+    area = session.get(Place, own.place_id)
+    served = session.scalars(select(Organisation.id).join(Place, Place.id == Organisation.place_id).where(
+        Organisation.kind.in_([k.value for k in POLICE_KINDS]), Place.path.startswith(area.path),
+        Organisation.id != own.id).order_by(Organisation.id)) if area is not None else []
+    return [own.id, *served]
+
+
 def kpis(session: Session, user: User, start: datetime, end: datetime,
          organisation_id: int | None = None) -> dict[str, Any]:
-    """Figures for alarms raised and incidents opened in [start, end)."""
-    if user.role in CITY_WIDE:
-        unit_ids = [organisation_id] if organisation_id else None
-    else:
-        unit_ids = [user.organisation_id]
+    """Figures for alarms raised and incidents opened in [start, end), per unit the user reads (``units_of``);
+    ``organisation_id`` narrows them to one of those units."""
+    unit_ids = units_of(session, user)
+    if organisation_id:
+        unit_ids = [organisation_id] if unit_ids is None or organisation_id in unit_ids else []
     routes = select(AlarmRoute.alarm_id, AlarmRoute.organisation_id)
     if unit_ids is not None:
         routes = routes.where(AlarmRoute.organisation_id.in_(unit_ids))
@@ -70,6 +89,8 @@ def kpis(session: Session, user: User, start: datetime, end: datetime,
         dispatches[d.incident_id].append(d)
 
     units: dict[int | None, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for unit_id in unit_ids or []:  # every unit read has its row, with or without figures in the period
+        units[unit_id]["alarms"] = []
     for a in alarms:
         for org_id in alarm_units[a.id]:
             bucket = units[org_id]

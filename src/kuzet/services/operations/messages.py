@@ -4,8 +4,8 @@ Subjects (``kuzet.store.bus``; NATS JetStream in production, in-process by defau
 
 - ``kuzet.event.<camera_id>``   — a detection: ``{"type": "new" | "update" | "end", "event": {…},
   "organisations": […]}``
-- ``kuzet.alarm.<alarm_id>``    — ``{"type": "raised" | "acknowledged" | "dismissed" | "incident", "alarm": {…},
-  "organisations": […]}``
+- ``kuzet.alarm.<alarm_id>``    — ``{"type": "raised" | "repeated" | "acknowledged" | "dismissed" | "incident",
+  "alarm": {…}, "organisations": […]}`` (``repeated``: one more sighting folded into the open alarm)
 - ``kuzet.incident.<id>``       — ``{"type": "created" | "updated" | "note" | "dispatched" | "dispatch" | "closed",
   "incident": {…}, "organisations": […]}``
 

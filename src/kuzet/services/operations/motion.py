@@ -286,7 +286,7 @@ class MotionIntervals:
         seen_until = at or current.last_motion
         return Observation(
             camera_id=self.camera_id, kind="motion", phase=phase, key=current.key, start=current.start, end=end,
-            zones=list(current.zones), box=current.box, snapshot=snapshot,
+            at=seen_until, zones=list(current.zones), box=current.box, snapshot=snapshot,
             score=round(min(1.0, current.peak), 4),
             details={"last_motion": current.last_motion.isoformat(), "at": seen_until.isoformat(),
                      "duration": round((current.last_motion - current.start).total_seconds(), 3),

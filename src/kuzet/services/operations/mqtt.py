@@ -11,7 +11,9 @@
   when the connection dies; retained, for Home Assistant's availability topic.
 
 The broker sees every camera's messages: it is the platform operator's integration, to be protected by the broker's
-own ACLs. The bus handler only queues (bounded, oldest dropped first), so a slow or absent broker never holds back the
+own ACLs — unless ``mqtt_organisation`` names an organisation, whose broker then gets only the messages that
+organisation may see (``audience.py``: events of cameras it holds ``view_archive`` on, alarms routed to it).
+The bus handler only queues (bounded, oldest dropped first), so a slow or absent broker never holds back the
 publishers; the connection is retried with exponential backoff and the server never stops because of it. Logs name
 the broker's host and port only, never its credentials.
 """
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from kuzet.installation import Installation
+from kuzet.services.operations.audience import camera_of, listed
 
 log = logging.getLogger("kuzet.mqtt")
 
@@ -108,19 +111,6 @@ def frigate_event(event: dict[str, Any], camera_id: int) -> dict[str, Any]:
     return out
 
 
-def camera_of(subject: str, payload: dict[str, Any]) -> int | None:
-    """The camera a message is about: the subject's last token for events, ``alarm.camera_id`` for alarms."""
-    if subject.startswith("kuzet.event."):
-        token = subject.rsplit(".", 1)[1]
-        return int(token) if token.isdigit() else None
-    alarm = payload.get("alarm")
-    camera = alarm.get("camera_id") if isinstance(alarm, dict) else None
-    try:
-        return int(camera) if camera is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 class EventStates:
     """The last ``after`` of each running event, to fill ``before`` (bounded: oldest forgotten first)."""
 
@@ -154,6 +144,8 @@ class MqttBridge:
                  min_backoff: float = 1.0, max_backoff: float = 60.0, queue_size: int = 10_000) -> None:
         self.inst = inst
         self.url = url if url is not None else inst.settings.mqtt_url
+        # An organisation's broker gets what that organisation may see; without one the broker is platform-wide.
+        self.organisation = inst.settings.mqtt_organisation
         self.prefix = prefix.strip("/")
         self.qos = qos
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
@@ -179,11 +171,11 @@ class MqttBridge:
         import aiomqtt  # noqa: F401 - fail at start, with a clear message, if the package is missing
 
         self.target = parse_mqtt_url(self.url)
-        bus = self.inst.extras["bus"]
+        bus = self.inst.running.bus
         for pattern in SUBJECTS:
             self._subs.append(await bus.subscribe(pattern, self._on_message))
         self._task = asyncio.create_task(self._run(), name="mqtt-bridge")
-        self.inst.extras["mqtt"] = self
+        self.inst.running.mqtt = self
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -201,8 +193,8 @@ class MqttBridge:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         self._task = None
-        if self.inst.extras.get("mqtt") is self:
-            self.inst.extras.pop("mqtt")
+        if self.inst.running.mqtt is self:
+            self.inst.running.mqtt = None
 
     # Receiving from the bus.
 
@@ -229,6 +221,10 @@ class MqttBridge:
         camera_id = camera_of(subject, payload)
         if camera_id is None or not payload.get("type"):
             return None
+        if self.organisation is not None:
+            if self.organisation not in listed(payload):
+                return None
+            payload = {k: v for k, v in payload.items() if k != "organisations"}
         if subject.startswith("kuzet.event."):
             topic, body = f"{self.prefix}/{camera_id}/events", self._states.message(camera_id, payload)
         elif subject.startswith("kuzet.alarm."):

@@ -24,6 +24,7 @@ class Observation:
     key: str  # stable within the camera across start / update / end of one thing, e.g. "motion-17", "track-5"
     start: datetime  # wall-clock UTC of the first frame it was seen in
     end: datetime | None = None  # set on "end"
+    at: datetime | None = None  # frame time of this sighting (start/update); what an event has lasted is measured to it
     label: str | None = None  # person, car, … for objects; "plate" for plates
     score: float | None = None
     zones: list[str] = field(default_factory=list)  # named zones it touched
@@ -33,6 +34,13 @@ class Observation:
     plate: str | None = None  # normalised plate, e.g. "123ABC02"
     plate_region: str | None = None  # region code, e.g. "02"
     details: dict = field(default_factory=dict)
+
+    @property
+    def seen_until(self) -> datetime:
+        """The last instant this observation vouches for: its end, else the frame it was made from, else its start.
+        Durations (a rule's ``min_duration``) are measured in frame time, never on the server's clock, so a replayed or
+        late observation counts what the camera saw."""
+        return self.end or self.at or self.start
 
 
 ObservationSink = Callable[[Observation], None]

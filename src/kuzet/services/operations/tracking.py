@@ -169,7 +169,7 @@ class ObjectTracker:
             image = jpeg(track.best_frame)
         return Observation(
             camera_id=self.camera_id, kind="object", phase=phase, key=track.key or "", start=track.first_at, end=end,
-            label=track.label, score=round(track.best_score, 4), zones=list(track.zones),
+            at=at, label=track.label, score=round(track.best_score, 4), zones=list(track.zones),
             box=normalise(track.best_box, width, height), snapshot=image,
             details={"at": at.isoformat(), "last_seen": track.last_seen.isoformat(),
                      "best_at": track.best_at.isoformat() if track.best_at else None,

@@ -12,6 +12,13 @@ into the future. Only one claimant wins, so two loops (two server processes, or 
 never post the same attempt twice, and a loop that dies mid-attempt leaves a row that becomes due again when the lease
 runs out.
 
+Targets: a webhook never reaches into the installation's own networks. Loopback, link-local, private (RFC 1918,
+CGNAT, IPv6 unique-local), unspecified, multicast and other non-global addresses, cloud metadata endpoints among them,
+are refused unless inside ``security.webhook_allowed_networks``: when the webhook is created or changed, and again at
+every attempt against the addresses its host resolves to then (DNS rebinding), connecting to the address that was
+checked. Redirects are never followed. Attempts record a status code or a generic reason ("connection refused", "timed
+out", "TLS error", "target not allowed", …), never the text of an internal exception.
+
 Signature (docs/integrations.md): ``X-Kuzet-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>`` with
 ``X-Kuzet-Timestamp`` (Unix seconds of the attempt), ``X-Kuzet-Message-Id`` (stable across retries and redeliveries,
 to deduplicate) and ``X-Kuzet-Topic``. The secret is generated here, stored encrypted with the installation's secret
@@ -24,12 +31,16 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +56,7 @@ from kuzet.installation import Installation
 from kuzet.services import audit
 from kuzet.services.audit import Actor
 from kuzet.services.keys import Keyring
+from kuzet.services.operations.audience import audience
 from kuzet.services.operations.messages import topic as message_topic
 from kuzet.services.operations.messages import topic_matches
 from kuzet.store.db import Database, iso_utc, utcnow
@@ -71,7 +83,7 @@ PING = "ping"
 # Topic names per kind of message, as messages.py documents them.
 KNOWN_TOPICS: dict[str, tuple[str, ...]] = {
     "event": ("new", "update", "end"),
-    "alarm": ("raised", "acknowledged", "dismissed", "incident"),
+    "alarm": ("raised", "repeated", "acknowledged", "dismissed", "incident"),
     "incident": ("created", "updated", "note", "dispatched", "dispatch", "closed"),
 }
 MANAGER_ROLES = frozenset({Role.ORGANISATION_ADMIN, Role.OPERATOR_ADMIN})
@@ -81,6 +93,18 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 class WebhookError(ValueError):
     """A webhook's name, URL, topics or secret cannot be used; the message says why."""
+
+
+class TargetNotAllowed(WebhookError):
+    """The URL's host is (or resolves to) an address webhooks are not delivered to."""
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Reasons an attempt records instead of an exception's text (which may describe the server's own network).
+REFUSED, TIMED_OUT, TLS_ERROR, NOT_ALLOWED = "connection refused", "timed out", "TLS error", "target not allowed"
+NOT_FOUND, FAILED_CONNECTION = "host not found", "connection failed"
 
 
 # --- topics, URLs, secrets --------------------------------------------------------------------------------------------
@@ -139,6 +163,77 @@ def validate_url(url: str) -> str:
     return url
 
 
+# --- where webhooks may go -------------------------------------------------------------------------------------------
+
+
+def allowed_networks(values: Iterable[str]) -> list[IpNetwork]:
+    """``security.webhook_allowed_networks`` as networks (``127.0.0.1/32``, ``10.20.0.0/16``, ``fd00::/8``)."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            log.warning("security.webhook_allowed_networks: %r is not a network; ignored", value)
+    return networks
+
+
+def address_allowed(address: IpAddress, networks: Iterable[IpNetwork]) -> bool:
+    """A public (globally routable, not multicast) address, or one inside an allow-listed network."""
+    networks = list(networks)
+    candidates = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+                                           if address in NAT64 else None)
+        if embedded is not None:
+            candidates.append(embedded)  # ::ffff:127.0.0.1 is 127.0.0.1
+    if any(a in n for a in candidates for n in networks if a.version == n.version):
+        return True
+    return all(a.is_global and not a.is_multicast for a in candidates)
+
+
+def resolve(host: str, port: int) -> list[IpAddress]:
+    """The addresses ``host`` stands for (itself, for an IP literal). Raises OSError if the name does not resolve."""
+    try:
+        return [ipaddress.ip_address(host.split("%", 1)[0])]
+    except ValueError:
+        pass
+    found: list[IpAddress] = []
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def check_target(url: str, networks: Iterable[str] = (), *, unresolved_ok: bool = False) -> list[IpAddress]:
+    """The addresses a webhook at ``url`` would be delivered to; TargetNotAllowed if any is not allowed.
+
+    ``unresolved_ok``: a host name that does not resolve (yet) passes, with no addresses (creating a webhook before
+    its receiver is in DNS); otherwise it raises TargetNotAllowed too.
+    """
+    host, port = _host_port(url)
+    nets = allowed_networks(networks)
+    try:
+        addresses = resolve(host, port)
+    except (OSError, UnicodeError):
+        if unresolved_ok:
+            return []
+        raise
+    if not addresses:
+        raise TargetNotAllowed(f"the host {host} has no address")
+    refused = [a for a in addresses if not address_allowed(a, nets)]
+    if refused:
+        where = host if str(refused[0]) == host else f"{host} (at {refused[0]})"
+        raise TargetNotAllowed(f"{where} is a loopback, private, link-local or other non-public address: webhooks "
+                               "go there only if security.webhook_allowed_networks includes it")
+    return addresses
+
+
 def safe_url(url: str) -> str:
     """The URL without its query and fragment (which may carry a receiver's token), for the audit log."""
     parts = urlsplit(url)
@@ -188,12 +283,18 @@ def _describe(hook: Webhook) -> dict[str, Any]:
 
 def create_webhook(session: Session, actor: Actor, keys: Keyring, *, name: str, url: str,
                    organisation_id: int | None = None, topics: str | list[str] = DEFAULT_TOPICS,
-                   secret: str | None = None, enabled: bool = True) -> tuple[Webhook, str]:
-    """Create a webhook; returns it and its secret in clear (the only time the secret leaves the server)."""
+                   secret: str | None = None, enabled: bool = True,
+                   networks: Iterable[str] = ()) -> tuple[Webhook, str]:
+    """Create a webhook; returns it and its secret in clear (the only time the secret leaves the server).
+
+    ``networks``: ``security.webhook_allowed_networks`` (the URL's host may not be a non-public address outside them).
+    """
     if organisation_id is not None and session.get(Organisation, organisation_id) is None:
         raise WebhookError(f"no organisation {organisation_id}")
     clear = _check_secret(secret) if secret is not None else secrets.token_urlsafe(32)
-    hook = Webhook(name=_check_name(name), organisation_id=organisation_id, url=validate_url(url),
+    url = validate_url(url)
+    check_target(url, networks, unresolved_ok=True)
+    hook = Webhook(name=_check_name(name), organisation_id=organisation_id, url=url,
                    secret=keys.encrypt(clear), topics=normalise_topics(topics), enabled=bool(enabled),
                    created_by=actor.user_id, created_at=utcnow())
     session.add(hook)
@@ -202,8 +303,10 @@ def create_webhook(session: Session, actor: Actor, keys: Keyring, *, name: str, 
     return hook, clear
 
 
-def update_webhook(session: Session, actor: Actor, keys: Keyring, hook: Webhook, **changes: Any) -> Webhook:
-    """Change name, url, topics, enabled or secret (a new secret the caller chose; it is not returned)."""
+def update_webhook(session: Session, actor: Actor, keys: Keyring, hook: Webhook, *, networks: Iterable[str] = (),
+                   **changes: Any) -> Webhook:
+    """Change name, url, topics, enabled or secret (a new secret the caller chose; it is not returned). A new URL
+    is checked against ``networks`` as in ``create_webhook``."""
     unknown = set(changes) - {"name", "url", "topics", "enabled", "secret"}
     if unknown:
         raise WebhookError(f"cannot change {', '.join(sorted(unknown))}")
@@ -212,7 +315,9 @@ def update_webhook(session: Session, actor: Actor, keys: Keyring, hook: Webhook,
         hook.name = _check_name(changes["name"])
         changed.append("name")
     if changes.get("url") is not None and changes["url"].strip() != hook.url:
-        hook.url = validate_url(changes["url"])
+        url = validate_url(changes["url"])
+        check_target(url, networks, unresolved_ok=True)
+        hook.url = url
         changed.append("url")
     if changes.get("topics") is not None:
         topics = normalise_topics(changes["topics"])
@@ -297,22 +402,13 @@ def envelope(topic: str, data: dict[str, Any], *, subject: str | None, message_i
     return {"id": message_id, "topic": topic, "subject": subject, "created_at": iso_utc(at), "data": data}
 
 
-def _organisations(payload: dict[str, Any]) -> set[int]:
-    out: set[int] = set()
-    raw = payload.get("organisations") or []
-    for value in raw if isinstance(raw, list) else []:
-        with contextlib.suppress(TypeError, ValueError):
-            out.add(int(value))
-    return out
-
-
 def enqueue(session: Session, subject: str, payload: dict[str, Any], *, now: datetime | None = None) -> list[int]:
     """One pending delivery per webhook that wants this message; returns their ids (none if no one wants it)."""
     name = message_topic(subject, payload)
     if name is None:
         return []
     now = now or utcnow()
-    orgs = _organisations(payload)
+    orgs = audience(session, subject, payload)
     query = select(Webhook).where(Webhook.enabled.is_(True))
     query = query.where(or_(Webhook.organisation_id.is_(None), Webhook.organisation_id.in_(orgs)) if orgs
                         else Webhook.organisation_id.is_(None))
@@ -416,15 +512,49 @@ def claim(db: Database, keys: Keyring, delivery_id: int, *, lease: float = 60.0)
                        dict(row.payload))
 
 
-def _error_text(exc: Exception) -> str:
+def _error_text(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if type(exc).__name__ not in text:
         text = f"{type(exc).__name__}: {text}"
     return text[:300]
 
 
-async def post(client: httpx.AsyncClient, job: Claimed, *, timeout: float = 5.0) -> AttemptResult:
-    """POST one claimed delivery. Never raises: a failure is a result with an error. The response body is not read."""
+def failure_reason(exc: BaseException) -> str:
+    """What an attempt records about a failure: one of a few generic reasons, never the exception's own text."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if any(isinstance(e, TargetNotAllowed) for e in chain):
+        return NOT_ALLOWED
+    if any(isinstance(e, (TimeoutError, httpx.TimeoutException)) for e in chain):
+        return TIMED_OUT
+    if any(isinstance(e, ssl.SSLError) for e in chain) or any("SSL" in str(e) or "TLS" in str(e) for e in chain):
+        return TLS_ERROR
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
+            "refused" in str(e).lower() for e in chain):
+        return REFUSED
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return NOT_FOUND
+    return FAILED_CONNECTION
+
+
+def _pinned(url: str, address: IpAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL with its host replaced by the checked address, the Host header and the TLS server name to keep."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    host_header = parts.netloc.rpartition("@")[2]
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" and parts.hostname else {}
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_header}, extensions
+
+
+async def post(client: httpx.AsyncClient, job: Claimed, *, timeout: float = 5.0,
+               networks: Iterable[str] = ()) -> AttemptResult:
+    """POST one claimed delivery. Never raises: a failure is a result with a generic reason. The response body is
+    not read. The host is resolved now and every address checked against the allowed ``networks``; the request goes
+    to the address that was checked (so a DNS answer that changes in between cannot redirect it)."""
     body = encode_body(job.payload)
     headers = headers_for(job.secret, body, message_id=job.message_id, topic=job.topic, delivery_id=job.delivery_id)
     at, started = utcnow(), time.monotonic()
@@ -432,14 +562,17 @@ async def post(client: httpx.AsyncClient, job: Claimed, *, timeout: float = 5.0)
     error: str | None = None
     try:
         async with asyncio.timeout(timeout + 1):
-            async with client.stream("POST", job.url, content=body, headers=headers, timeout=timeout) as response:
+            addresses = await asyncio.to_thread(check_target, job.url, networks)
+            url, host, extensions = _pinned(job.url, addresses[0])
+            async with client.stream("POST", url, content=body, headers={**headers, **host}, timeout=timeout,
+                                     extensions=extensions) as response:
                 status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}"
-    except (httpx.HTTPError, OSError, TimeoutError) as exc:
-        error = _error_text(exc)
-    except Exception as exc:  # noqa: BLE001 - a receiver can make a client fail in odd ways; log, retry later
-        error = _error_text(exc)
+    except Exception as exc:  # noqa: BLE001 - a receiver can make a client fail in odd ways; record, retry later
+        error = failure_reason(exc)
+        log.debug("webhook %s: delivery %s attempt failed: %s (%s)", job.webhook_id, job.delivery_id, error,
+                 _error_text(exc))
     return AttemptResult(at, status, error, round((time.monotonic() - started) * 1000))
 
 
@@ -472,7 +605,7 @@ async def attempt(inst: Installation, delivery_id: int, client: httpx.AsyncClien
     job = await asyncio.to_thread(claim, inst.db, inst.keys, delivery_id, lease=lease or timeout + 30)
     if job is None:
         return None
-    result = await post(client, job, timeout=timeout)
+    result = await post(client, job, timeout=timeout, networks=inst.settings.security.webhook_allowed_networks)
     return await asyncio.to_thread(
         record, inst.db, delivery_id, result, base_delay=base_delay, max_delay=max_delay,
         max_attempts=max_attempts or inst.settings.operations.webhook_max_attempts)
@@ -515,14 +648,14 @@ class WebhookService:
         self._last_prune = 0.0
 
     async def start(self) -> None:
-        bus = self.inst.extras["bus"]
+        bus = self.inst.running.bus
         self._loop = asyncio.get_running_loop()
         self._client = new_client(self.timeout)
         self._tasks = [asyncio.create_task(self._deliver_loop(), name="webhooks-deliver"),
                        asyncio.create_task(self._inbox_loop(), name="webhooks-inbox")]
         for pattern in SUBJECTS:
             self._subs.append(await bus.subscribe(pattern, self._on_message))
-        self.inst.extras["webhooks"] = self
+        self.inst.running.webhooks = self
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -538,8 +671,8 @@ class WebhookService:
         self._tasks.clear()
         if self._client is not None:
             await self._client.aclose()
-        if self.inst.extras.get("webhooks") is self:
-            self.inst.extras.pop("webhooks")
+        if self.inst.running.webhooks is self:
+            self.inst.running.webhooks = None
 
     def wake(self) -> None:
         """Look for due deliveries now (after new rows, a redelivery, a finished attempt). Callable from any thread."""

@@ -3,6 +3,7 @@ window cut at fragment boundaries without re-encoding."""
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,11 +13,15 @@ from pathlib import Path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from kuzet.services.recording.mp4 import iter_boxes, parse_init, parse_moof, set_decode_time
+from kuzet.services.recording.mp4 import Mp4Error, iter_boxes, parse_init, parse_moof, set_decode_time
 from kuzet.services.recording.segments import unpack_keyframes
+from kuzet.services.recording.storage import ArchiveStore, RecordingSource, RecordingUnavailable
 from kuzet.store.models.recording import Gap, Recording
 
+log = logging.getLogger("kuzet.archive")
+
 CONTIGUOUS = timedelta(seconds=1.5)  # files closer than this are one recorded range
+HEAD_READ = 64 << 10  # read with a file's init segment: the first moof is usually inside, saving a request
 
 
 def timeline(session: Session, camera_id: int, start: datetime, end: datetime) -> dict:
@@ -49,7 +54,7 @@ def timeline(session: Session, camera_id: int, start: datetime, end: datetime) -
 class Piece:
     """The part of one file that a window needs: from the keyframe fragment at or before its start."""
 
-    path: Path
+    source: RecordingSource
     file_start: datetime
     init_size: int
     byte_start: int
@@ -58,7 +63,12 @@ class Piece:
     wall_start: datetime  # wall-clock time of the piece's first fragment
 
 
-def plan_window(session: Session, root: Path, camera_id: int, start: datetime, end: datetime) -> list[Piece]:
+def plan_window(session: Session, store: ArchiveStore | Path, camera_id: int, start: datetime,
+                end: datetime) -> list[Piece]:
+    """The pieces of every file overlapping the window, read from wherever each file lives (``store``; a bare path
+    means the local directory only)."""
+    if isinstance(store, Path):
+        store = ArchiveStore(store)
     rows = session.scalars(
         select(Recording).where(Recording.camera_id == camera_id, Recording.start_at < end,
                                 Recording.end_at > start).order_by(Recording.start_at)).all()
@@ -70,9 +80,23 @@ def plan_window(session: Session, root: Path, camera_id: int, start: datetime, e
             target_ms = (start - row.start_at).total_seconds() * 1000
             before = [(ms, off) for ms, off in keyframes if ms <= target_ms]
             first_ms, byte_start = before[-1] if before else keyframes[0]
-        pieces.append(Piece(root / row.path, row.start_at, row.init_size, byte_start, row.bytes, row.codec,
-                            row.start_at + timedelta(milliseconds=first_ms)))
-    return pieces
+        pieces.append(Piece(store.source(row.path, row.object_key), row.start_at, row.init_size, byte_start,
+                            row.bytes, row.codec, row.start_at + timedelta(milliseconds=first_ms)))
+    return playable(pieces)
+
+
+def playable(pieces: list[Piece]) -> list[Piece]:
+    """The pieces whose file is there and starts with a readable init segment. A damaged or missing file is left
+    out (and logged, naming it) before anything is sent, so one bad file never breaks a clip or an export halfway."""
+    out = []
+    for piece in pieces:
+        try:
+            parse_init(piece.source.read(0, piece.init_size))
+        except (OSError, Mp4Error, RecordingUnavailable) as exc:
+            log.warning("recording %s cannot be read (%s): left out of the window", piece.source.path, exc)
+            continue
+        out.append(piece)
+    return out
 
 
 def window_fmp4(pieces: list[Piece], start: datetime, end: datetime) -> Iterator[bytes]:
@@ -84,19 +108,22 @@ def window_fmp4(pieces: list[Piece], start: datetime, end: datetime) -> Iterator
     timescale = 90000
     base: datetime | None = None
     for piece in pieces:
-        with open(piece.path, "rb") as fh:
-            init = fh.read(piece.init_size)
+        source = piece.source
+        try:
+            head = source.read(0, piece.init_size + HEAD_READ)  # the init segment and (mostly) the first moof
+            init = head[:piece.init_size]
             if first_init is None:
                 first_init = init
                 timescale = parse_init(init).timescale
                 yield init
             elif init[8:] != first_init[8:] and parse_init(init) != parse_init(first_init):
                 return  # the stream changed format: a player needs a new init segment; stop the window here
-            fh.seek(piece.init_size)
-            first_moof = _first_fragment(fh)
+            first_moof = _first_fragment(source, head, piece.init_size)
             file_dt0 = parse_moof(first_moof).decode_time if first_moof else 0
-            fh.seek(piece.byte_start)
-            data = fh.read(max(0, piece.byte_end - piece.byte_start))
+            data = source.read(piece.byte_start, max(0, piece.byte_end - piece.byte_start))
+        except RecordingUnavailable as exc:  # gone since the plan (or the store went away): end the window here
+            log.warning("recording %s became unreadable (%s): the window ends before it", source.path, exc)
+            return
         pending = bytearray()
         for kind, b_start, b_end in iter_boxes(data):
             box = data[b_start:b_end]
@@ -115,9 +142,15 @@ def window_fmp4(pieces: list[Piece], start: datetime, end: datetime) -> Iterator
                 pending = bytearray()
 
 
-def _first_fragment(fh) -> bytes | None:  # noqa: ANN001
-    header = fh.read(8)
+def _first_fragment(source: RecordingSource, head: bytes, offset: int) -> bytes | None:
+    """The box at ``offset`` (the first moof), from ``head`` when it holds it, else read."""
+    header = head[offset:offset + 8]
     if len(header) < 8:
-        return None
+        header = source.read(offset, 8)
+        if len(header) < 8:
+            return None
     size = struct.unpack(">I", header[:4])[0]
-    return header + fh.read(size - 8)
+    if size < 8:
+        return None
+    box = head[offset:offset + size]
+    return box if len(box) == size else source.read(offset, size)

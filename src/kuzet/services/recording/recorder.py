@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import func, select
 
@@ -22,7 +23,14 @@ from kuzet.config import Settings
 from kuzet.services.keys import Keyring
 from kuzet.services.recording import ffmpeg as ff
 from kuzet.services.recording.hub import Fragment, Hub
-from kuzet.services.recording.index import GapRecord, IndexWriter, repair_open_segments
+from kuzet.services.recording.index import (
+    JOURNAL,
+    GapRecord,
+    IndexWriter,
+    close_stale_gaps,
+    repair_open_segments,
+    replay_journal,
+)
 from kuzet.services.recording.ingest import Ingest
 from kuzet.services.recording.mp4 import Mp4Error, TrackInfo, parse_init, parse_moof
 from kuzet.services.recording.segments import Segment
@@ -36,6 +44,23 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 JUMP_SECONDS = 2.0  # camera time and wall time disagree by more than this: cut
 DRIFT_SECONDS = 0.5  # at a file boundary, re-anchor when the camera clock has drifted this far
+
+
+class CameraAssignment(Protocol):
+    """Which cameras this recorder should record now, when several recorders share them (services/cluster). Without
+    one, the recorder records every enabled camera."""
+
+    node: str
+    recording: object  # set by the recorder: () -> set of the cameras it records now
+    on_change: object  # set by the recorder: called (from any thread) when the answer below may have changed
+
+    def holds(self, camera_id: int) -> bool: ...
+
+    def may_write(self, camera_id: int) -> bool: ...
+
+    def token(self, camera_id: int) -> int | None: ...
+
+    def moved_from(self, camera_id: int) -> str | None: ...
 
 
 @dataclass
@@ -136,21 +161,34 @@ class CameraRecorder:
         self._run_segment: Segment | None = None  # first file of the current run, and what it may not move before
         self._run_floor: datetime | None = None
         self._run_gap: GapRecord | None = None
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Reconnect now instead of at the end of the back-off (a pushing camera just started publishing)."""
+        self._wake.set()
 
     @property
     def channel(self):  # noqa: ANN201
         return self.recorder.hub.channel(self.camera_id, self.stream)
 
-    def start(self, last_end: datetime | None = None, open_gap: GapRecord | None = None) -> None:
+    def start(self, last_end: datetime | None = None, open_gap: GapRecord | None = None,
+              moved_from: str | None = None) -> None:
         if open_gap is not None:
             self.gap = self.recorder.index.gap(open_gap)  # still going on since the last run
+            if moved_from is not None and open_gap.reason == ff.RECORDER_STOPPED:
+                self.gap.reason, self.gap.dirty = ff.RECORDER_MOVED, True
+                self.gap.message = f"recorder moved from {moved_from}"
+        elif self.record and last_end is not None and moved_from is not None:
+            # Another recorder node had the camera (it stopped or died): the time since it last wrote is the move.
+            self.gap = self.recorder.index.gap(GapRecord(self.camera_id, last_end, ff.RECORDER_MOVED,
+                                                         f"recorder moved from {moved_from}"))
         elif self.record and last_end is not None:
             # Whatever happened since the last recorded moment, the recorder was not recording it.
             self.gap = self.recorder.index.gap(GapRecord(self.camera_id, last_end, ff.RECORDER_STOPPED,
                                                          "recorder was not running"))
         self._task = asyncio.create_task(self._run(), name=f"camera-{self.camera_id}-{self.stream}")
 
-    async def stop(self) -> None:
+    async def stop(self, reason: str = ff.RECORDER_STOPPED, message: str = "recording stopped") -> None:
         self._stopping = True
         if self.ingest:
             await self.ingest.stop()
@@ -163,11 +201,9 @@ class CameraRecorder:
             now = utcnow()
             if self.gap is not None:
                 self.gap.end, self.gap.dirty = now, True
-                self.gap = self.recorder.index.gap(GapRecord(self.camera_id, now, ff.RECORDER_STOPPED,
-                                                             "recording stopped"))
+                self.gap = self.recorder.index.gap(GapRecord(self.camera_id, now, reason, message))
             elif self._last_end is not None:
-                self.gap = self.recorder.index.gap(GapRecord(self.camera_id, self._last_end, ff.RECORDER_STOPPED,
-                                                             "recording stopped"))
+                self.gap = self.recorder.index.gap(GapRecord(self.camera_id, self._last_end, reason, message))
         self.health.state = "offline"
 
     async def _run(self) -> None:
@@ -204,7 +240,9 @@ class CameraRecorder:
                     self.gap.reason, self.gap.message, self.gap.dirty = reason, message, True
             log.warning("camera %s: %s (%s); retrying in %.0f s", self.camera_id, reason, message, backoff)
             backoff = BACKOFF_START if got_media else min(backoff * 2, BACKOFF_MAX)
-            await asyncio.sleep(backoff)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
 
     # --- callbacks from the ingest (run on the event loop) --------------------------------------------------------
 
@@ -266,6 +304,13 @@ class CameraRecorder:
             self.recorder.index.gap(self._run_gap)
 
     def _write(self, fragment: Fragment, decode_time: int, jumped: bool, arrived: datetime) -> None:
+        assignment = self.recorder.assignment
+        if assignment is not None and not assignment.may_write(self.camera_id):
+            # The lease may end before it is renewed: another node may take the camera, so not a byte more here.
+            if self.segment is not None:
+                self._close_segment()
+                self.recorder.request_reload()
+            return
         seg = self.segment
         file_seconds = self.recorder.settings.recorder.file_seconds
         if seg is not None and (jumped or (fragment.keyframe and seg.duration >= file_seconds)):
@@ -282,6 +327,8 @@ class CameraRecorder:
             if not fragment.keyframe:
                 return  # a file starts at a keyframe
             seg = Segment(self.camera_id, self.recorder.root, fragment.start, self._init or b"", self.track)
+            if assignment is not None:
+                seg.node, seg.lease_token = assignment.node, assignment.token(self.camera_id)
             try:
                 seg.open()
             except OSError as exc:
@@ -323,12 +370,14 @@ class CameraRecorder:
 class Recorder:
     """Supervises a ``CameraRecorder`` per enabled camera and an on-demand ingest per watched sub stream."""
 
-    def __init__(self, settings: Settings, db: Database, keys: Keyring) -> None:
+    def __init__(self, settings: Settings, db: Database, keys: Keyring,
+                 assignment: CameraAssignment | None = None) -> None:
         self.settings = settings
+        self.assignment = assignment
         self.db = db
         self.keys = keys
         self.root: Path = settings.recordings_path
-        self.index = IndexWriter(db)
+        self.index = IndexWriter(db, journal=self.root / JOURNAL)
         self.hub = Hub(on_demand=self._on_demand)
         self.cameras: dict[int, CameraRecorder] = {}
         self.substreams: dict[int, CameraRecorder] = {}
@@ -336,12 +385,25 @@ class Recorder:
         self.bytes_written = 0
         self._reload_task: asyncio.Task | None = None
         self._retention_wanted = asyncio.Event()
+        self._reload_wanted = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if assignment is not None:
+            assignment.recording = lambda: set(self.cameras)
+            assignment.on_change = self.request_reload
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.root.mkdir(parents=True, exist_ok=True)
-        repaired = await asyncio.to_thread(repair_open_segments, self.db, self.root)
+        replayed = await asyncio.to_thread(replay_journal, self.db, self.root / JOURNAL)
+        if replayed:
+            log.info("wrote %d index rows the last run could not write while the database was away", replayed)
+        node = self.assignment.node if self.assignment is not None else None
+        repaired = await asyncio.to_thread(repair_open_segments, self.db, self.root, node)
         if repaired:
             log.info("repaired %d recordings left open by the last run", repaired)
+        stale = await asyncio.to_thread(close_stale_gaps, self.db)
+        if stale:
+            log.info("closed %d gaps earlier runs left open", stale)
         await self.index.start()
         await self.reload()
         self._reload_task = asyncio.create_task(self._reload_loop())
@@ -358,8 +420,27 @@ class Recorder:
         rec = self.cameras.get(camera_id)
         return rec.health.as_dict() if rec else None
 
+    def wake(self, camera_id: int) -> None:
+        """Let a camera reconnect at once (from any thread): a pushing camera has just started publishing."""
+        rec = self.cameras.get(camera_id)
+        if rec is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(rec.wake)
+
     def request_retention(self) -> None:
         self._retention_wanted.set()
+
+    def request_reload(self) -> None:
+        """Look again at which cameras to record, soon (from any thread: the lease keeper calls it)."""
+        if self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._reload_wanted.set()
+        else:
+            self._loop.call_soon_threadsafe(self._reload_wanted.set)
 
     def _open_gaps(self) -> dict[int, GapRecord]:
         """Gaps a previous run left open: they go on until this run records again."""
@@ -388,11 +469,30 @@ class Recorder:
         wanted = await asyncio.to_thread(self._enabled)
         last_ends = await asyncio.to_thread(self._last_ends)
         open_gaps = await asyncio.to_thread(self._open_gaps)
+        handed_over: dict[int, GapRecord] = {}
+        enabled = wanted
+        if self.assignment is not None:  # several recorders: only the cameras this one holds a lease on
+            wanted = {c: u for c, u in wanted.items() if self.assignment.holds(c)}
+        given_up = []
         for camera_id in [c for c in self.cameras if c not in wanted or wanted[c] != self.urls.get(c)]:
-            await self.cameras.pop(camera_id).stop()
+            stopped = self.cameras.pop(camera_id)
+            if camera_id in enabled and camera_id not in wanted:  # still enabled: another recorder takes it
+                await stopped.stop(ff.RECORDER_MOVED, "recorder moved: lease given up")
+                given_up.append(camera_id)
+                continue
+            await stopped.stop()
+            if stopped.gap is not None:  # the camera's gap from now: a new stream URL records on and closes it
+                handed_over[camera_id] = stopped.gap
             sub = self.substreams.pop(camera_id, None)
             if sub:
                 await sub.stop()
+        if given_up:
+            for camera_id in given_up:
+                sub = self.substreams.pop(camera_id, None)
+                if sub:
+                    await sub.stop()
+            with contextlib.suppress(Exception):  # its last rows are written before another node takes over
+                await self.index.flush()
         self.urls = wanted
         if not self.settings.recorder.enabled:
             return
@@ -400,11 +500,14 @@ class Recorder:
             if camera_id not in self.cameras:
                 rec = CameraRecorder(self, camera_id, main)
                 self.cameras[camera_id] = rec
-                rec.start(last_ends.get(camera_id), open_gaps.get(camera_id))
+                moved = self.assignment.moved_from(camera_id) if self.assignment is not None else None
+                rec.start(last_ends.get(camera_id), handed_over.get(camera_id) or open_gaps.get(camera_id), moved)
 
     async def _reload_loop(self) -> None:
         while True:
-            await asyncio.sleep(10)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_wanted.wait(), 10)
+            self._reload_wanted.clear()
             try:
                 await self.reload()
             except Exception:

@@ -49,6 +49,9 @@ class Segment:
     first_decode_time: int | None = None
     _fh: object = None
     dirty: bool = True
+    node: str | None = None  # with several recorder nodes: this node, and its lease's fencing token
+    lease_token: int | None = None
+    insert_tried: bool = False  # the index writer sent its row once; a commit that failed may still have happened
 
     def open(self) -> None:
         self.rel_path = relative_path(self.camera_id, self.start)

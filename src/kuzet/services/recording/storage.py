@@ -1,13 +1,26 @@
-"""The storage report: bytes per camera and archive depth against each camera's required depth."""
+"""Where recorded bytes live, and the storage report.
+
+Every read of a recorded file goes through :class:`ArchiveStore`: a file is read from the local disk while it is
+there (being written, waiting for upload, or always with the local backend) and from the object store once it has
+been uploaded and its local copy deleted. Routes and exports never learn which.
+
+The report gives bytes per camera and archive depth against each camera's required depth.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kuzet.config import Settings
+from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError
 from kuzet.store.db import utcnow
 from kuzet.store.models import Camera
 from kuzet.store.models.recording import EvidenceHold, Recording
@@ -34,3 +47,115 @@ def storage_report(session: Session, root: Path, camera_ids: list[int] | None = 
     return {"cameras": items, "archive_bytes": sum(i["bytes"] for i in items),
             "volume": {"path": str(root), "total_bytes": usage.total if usage else None,
                        "free_bytes": usage.free if usage else None}}
+
+
+class RecordingUnavailable(Exception):
+    """A recorded file is neither on the local disk nor readable from the object store."""
+
+
+@dataclass(frozen=True)
+class RecordingSource:
+    """One recorded file, wherever it is: ``read`` answers from the local copy if there is one, else from S3."""
+
+    path: Path
+    key: str | None
+    objects: ObjectStore | None
+
+    @property
+    def local(self) -> bool:
+        return self.path.exists()
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset`` (fewer at the end of the file)."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read(length)
+        except FileNotFoundError:
+            if self.objects is None or self.key is None:
+                raise RecordingUnavailable(f"{self.path.name}: not on disk and no object store") from None
+        try:
+            return self.objects.get_range(self.key, offset, offset + length)
+        except ObjectStoreError as exc:
+            raise RecordingUnavailable(str(exc)) from None
+
+    def size(self) -> int | None:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return self.objects.size(self.key) if self.objects is not None and self.key else None
+
+    def iter_range(self, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes [start, end) in chunks (an HTTP body)."""
+        while start < end:
+            data = self.read(start, min(chunk, end - start))
+            if not data:
+                return
+            start += len(data)
+            yield data
+
+
+class ArchiveStore:
+    """The recordings directory, and the object store behind it when ``[storage] backend = "s3"``."""
+
+    def __init__(self, root: Path, objects: ObjectStore | None = None) -> None:
+        self.root = root
+        self.objects = objects
+
+    def source(self, path: str, object_key: str | None = None) -> RecordingSource:
+        """The file indexed at ``path``; its object key is the indexed one, else where the uploader would put it (so
+        a file uploaded since the row was read is still found)."""
+        key = object_key or (self.objects.key_for(path) if self.objects is not None else None)
+        return RecordingSource(self.root / path, key, self.objects)
+
+
+_stores: dict[str, ArchiveStore] = {}
+
+
+def archive_store(settings: Settings) -> ArchiveStore:
+    """The installation's archive store (one S3 client per configuration and process: clients are thread-safe and
+    keep their connections)."""
+    storage = settings.storage
+    if storage.backend != "s3":
+        return ArchiveStore(settings.recordings_path)
+    s3 = storage.s3
+    ident = json.dumps([str(settings.recordings_path), s3.endpoint, s3.bucket, s3.prefix, s3.region, s3.access_key,
+                        s3.secret_key.get_secret_value() if s3.secret_key else None])
+    store = _stores.get(ident)
+    if store is None:
+        store = _stores[ident] = ArchiveStore(settings.recordings_path, ObjectStore(s3))
+    return store
+
+
+@dataclass(frozen=True)
+class RangedBody:
+    """An HTTP answer for a file read from the object store: status, headers and the body's chunks."""
+
+    status: int
+    headers: dict[str, str]
+    body: Iterator[bytes]
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def ranged_body(source: RecordingSource, range_header: str | None) -> RangedBody:
+    """Serve one file from the object store honouring a single ``Range: bytes=a-b`` (HLS byte ranges need it).
+
+    Raises :class:`RecordingUnavailable` when the object is not there."""
+    size = source.size()
+    if size is None:
+        raise RecordingUnavailable(f"{source.path.name}: not in the object store")
+    headers = {"Accept-Ranges": "bytes", "Content-Type": "video/mp4"}
+    match = _RANGE.match(range_header.strip()) if range_header else None
+    if match is None or not (match.group(1) or match.group(2)):
+        return RangedBody(200, {**headers, "Content-Length": str(size)}, source.iter_range(0, size))
+    first, last = match.group(1), match.group(2)
+    if first:
+        start, end = int(first), min(int(last) + 1, size) if last else size
+    else:  # a suffix: the last N bytes
+        start, end = max(0, size - int(last)), size
+    if start >= size or start >= end:
+        return RangedBody(416, {**headers, "Content-Range": f"bytes */{size}"}, iter(()))
+    return RangedBody(206, {**headers, "Content-Length": str(end - start),
+                            "Content-Range": f"bytes {start}-{end - 1}/{size}"}, source.iter_range(start, end))

@@ -77,7 +77,7 @@ def dashboard(session: Session, yards: list[SafeYard], recorder=None, today: dat
         name = district.name if district else "—"
         per_district.setdefault(name, {})
         per_district[name][yard.joined_on.year] = per_district[name].get(yard.joined_on.year, 0) + 1
-        cams = yard_cameras(session, yard, recorder)
+        cams = yard_cameras(session, yard, None, recorder)
         rows.append({"id": yard.id, "yard": places[yard.place_id].name, "district": name,
                      "joined_on": yard.joined_on.isoformat(), "cameras": len(cams),
                      "cameras_online": sum(1 for c in cams if c["state"] == "recording"),

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from kuzet.installation import Installation
 from kuzet.services.audit import SYSTEM
 from kuzet.services.demo import DemoCity
+from kuzet.services.safeyard.assignments import assign
 from kuzet.services.safeyard.passport import add_person, create_yard
 from kuzet.services.safeyard.vault import Vault
 from kuzet.store.models import User
@@ -33,6 +34,16 @@ def seed(inst: Installation, city: DemoCity) -> None:
     today = date.today()
     with inst.db.session() as session:
         inspectors = {u.username: u.id for u in session.scalars(select(User).where(User.role == "inspector"))}
+        # Need to know: each inspector is assigned to their district by an order; the control centre's duty officer
+        # supervises the city's inspectors.
+        staff = {u.username: u.id for u in session.scalars(
+            select(User).where(User.username.in_(["inspector1", "inspector2", "center"])))}
+        for username, place_id, basis in (
+                ("inspector1", city.districts[0], "Приказ о закреплении участкового инспектора № 14 (демо)"),
+                ("inspector2", city.districts[1], "Приказ о закреплении участкового инспектора № 15 (демо)"),
+                ("center", city.city_id, "Приказ о контроле ЦОУ за работой участковых № 3 (демо)")):
+            if username in staff:
+                assign(session, SYSTEM, None, user_id=staff[username], place_id=place_id, legal_basis=basis)
         for n, yard_place in enumerate(city.yards[:3]):
             yard = create_yard(session, SYSTEM, yard_place, date(2024 + n % 2, 3 + n, 1),
                                inspector_id=inspectors.get("inspector1" if n < 2 else "inspector2"),

@@ -8,11 +8,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kuzet.domain.access import OrganisationKind, Role
+from kuzet.domain.access import POLICE_KINDS, Role
 from kuzet.domain.audit import Action
 from kuzet.services import audit
 from kuzet.services.audit import Actor
 from kuzet.services.places import district_of
+from kuzet.services.safeyard.assignments import assigned_paths
 from kuzet.services.safeyard.vault import Vault, mask, valid_iin
 from kuzet.store.models import Camera, Organisation, Place, User
 from kuzet.store.models.safeyard import PersonRecord, SafeYard, SafeYardChange
@@ -42,28 +43,25 @@ def yard_district(session: Session, yard: SafeYard) -> Place | None:
     return session.get(Place, yard.district_id) if yard.district_id else None
 
 
-def is_supervisor(session: Session, user: User) -> bool:
-    """Supervisors: inspectors and police operators of the Operational Control Centre (the whole city)."""
-    if user.role not in (Role.INSPECTOR, Role.POLICE_OPERATOR) or user.organisation_id is None:
-        return False
-    org = session.get(Organisation, user.organisation_id)
-    return org is not None and org.kind == OrganisationKind.CONTROL_CENTRE
-
-
 def may_read_personal(session: Session, user: User, yard: SafeYard) -> bool:
-    """Need to know: the inspectors of the yard's district, their supervisors, platform admins. Nobody else."""
-    if user.role == Role.PLATFORM_ADMIN or is_supervisor(session, user):
+    """Need to know: platform admins, and whoever is assigned to the yard's district (or an area holding it) right
+    now (``assignments.py``). Nobody else: not a role, not a home district."""
+    if user.role == Role.PLATFORM_ADMIN:
         return True
-    return user.role == Role.INSPECTOR and user.place_id is not None and user.place_id == yard.district_id
+    place = session.get(Place, yard.place_id)
+    return place is not None and any(place.path.startswith(p) for p in assigned_paths(session, user))
 
 
 def may_see_yard(session: Session, user: User, yard: SafeYard) -> bool:
-    """The passport without personal data: also the district's police and analysts."""
+    """The passport without personal data: also analysts, and the police staff of a unit serving the yard's area."""
     if may_read_personal(session, user, yard) or user.role == Role.ANALYST:
         return True
     if user.role in (Role.POLICE_OPERATOR, Role.INSPECTOR) and user.organisation_id:
         org = session.get(Organisation, user.organisation_id)
-        return org is not None and org.place_id == yard.district_id
+        if org is None or org.kind not in POLICE_KINDS or org.place_id is None:
+            return False
+        area, place = session.get(Place, org.place_id), session.get(Place, yard.place_id)
+        return area is not None and place is not None and place.path.startswith(area.path)
     return False
 
 
@@ -227,12 +225,56 @@ def subject_access(session: Session, vault: Vault, actor: Actor, user: User, *, 
     return out
 
 
-def yard_cameras(session: Session, yard: SafeYard, recorder=None) -> list[dict]:  # noqa: ANN001
-    """Cameras of the yard and of its building, with their state."""
+def yard_address(session: Session, place: Place) -> str | None:
+    """The yard's full address as a line: the nearest address up the place tree (the building's «ул. Абая, 11»), then
+    the district and the settlement — «ул. Абая, 11, Северный район, Кызылорда». No empty parts; None when the tree
+    holds none of them."""
+    ids = [int(i) for i in place.path.strip("/").split("/") if i] if place.path else [place.id]
+    chain = [p for p in (session.get(Place, i) for i in reversed(ids)) if p is not None]  # the yard first, then up
+    parts: list[str] = []
+    street_address = next((p.address.strip() for p in chain if p.address and p.address.strip()), None)
+    if street_address:
+        parts.append(street_address)
+    for kind in ("district", "settlement"):
+        name = next((p.name for p in chain if p.kind == kind and p.name), None)
+        if name and name not in parts:
+            parts.append(name)
+    return ", ".join(parts) or None
+
+
+def nearby_streets(session: Session, place: Place, radius_m: float = 400) -> list[dict]:
+    """Streets of the network (places with a line geometry) passing within ``radius_m`` of the yard, for its map:
+    ``{"name", "type", "coordinates"}`` with lon/lat lines."""
+    import numpy as np
+    import shapely
+    from shapely.geometry import Point, mapping
+
+    from kuzet.services.crime.analysis import database_streets
+    from kuzet.services.crime.geo import Projection
+
+    if place.lat is None or place.lon is None:
+        return []
+    proj = Projection(place.lat, place.lon)
+    x, y = proj.to_metres([place.lon], [place.lat])
+    here = Point(float(x[0]), float(y[0]))
+    out = []
+    for _district, name, line in database_streets(session):
+        metric = shapely.transform(line, lambda xy: np.column_stack(proj.to_metres(xy[:, 0], xy[:, 1])))
+        if metric.distance(here) <= radius_m:
+            out.append({"name": name, "type": line.geom_type, "coordinates": mapping(line)["coordinates"]})
+    return out
+
+
+def yard_cameras(session: Session, yard: SafeYard, user: User | None, recorder=None) -> list[dict]:  # noqa: ANN001
+    """Cameras of the yard and of its building that ``user`` holds a grant on, with their state (``user`` None: all of
+    them, for the programme's counts, which name no camera)."""
+    from kuzet.services import access
+
     place = session.get(Place, yard.place_id)
     scope = session.get(Place, place.parent_id) if place.parent_id else place
-    cams = session.scalars(select(Camera).join(Place, Place.id == Camera.place_id)
-                           .where(Place.path.startswith(scope.path))).all()
+    query = access.visible_cameras(user) if user is not None else select(Camera)
+    cams = session.scalars(query.join(Place, Place.id == Camera.place_id)
+                           .where(Place.path.startswith(scope.path)).order_by(Camera.id)).all()
     out = []
     for c in cams:
         health = recorder.health(c.id) if recorder else None

@@ -20,6 +20,7 @@ import os
 import random
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,9 +264,12 @@ class SimServer:
             session.writer.close()
         self.sessions.clear()
 
-    async def serve_forever(self) -> None:
+    async def serve_forever(self, on_ready: Callable[[int], None] | None = None) -> None:
+        """Listen and serve until cancelled; ``on_ready(port)`` once the port is bound (the real one for port 0)."""
         await self.start()
         assert self._server is not None
+        if on_ready is not None:
+            on_ready(self.port)
         await self._server.serve_forever()
 
     def url(self, index: int, stream: str = "main", credentials: str | None = None) -> str:
@@ -477,7 +481,20 @@ class SimThread:
     async def _set_mode(self, index: int, mode: str) -> None:
         self.server.set_mode(index, mode)
 
+    def start_onvif(self, host: str = "127.0.0.1", discovery_port: int = 0):  # noqa: ANN201
+        """Give every camera its ONVIF face (``simulator/onvif.py``) on this simulator's loop; returns it."""
+        from kuzet.services.simulator.onvif import OnvifFace, devices_for
+
+        face = OnvifFace(devices_for(list(self.server.cameras.values()), host, self.server.port), host,
+                         discovery_port)
+        asyncio.run_coroutine_threadsafe(face.start(), self.loop).result(60)
+        self.onvif = face
+        return face
+
     def close(self) -> None:
+        face = getattr(self, "onvif", None)
+        if face is not None:
+            asyncio.run_coroutine_threadsafe(face.stop(), self.loop).result(10)
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

@@ -25,6 +25,9 @@ from kuzet.store.models.base import Base
 
 class Place(Base):
     __tablename__ = "places"
+    __table_args__ = (
+        Index("ix_places_kind_path", "kind", "path"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="RESTRICT"), index=True)
@@ -64,6 +67,8 @@ class User(Base):
     # Home area (inspector's district, resident's entrance); used by role rules, never a grant by itself.
     place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id"))
     language: Mapped[str] = mapped_column(String(2), default="ru")
+    # An IANA time zone the user reads times in; None: the installation's ([general] timezone).
+    timezone: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -72,6 +77,10 @@ class User(Base):
 
 class Camera(Base):
     __tablename__ = "cameras"
+    __table_args__ = (
+        Index("ix_cameras_kind_id", "kind", "id"),
+        Index("ix_cameras_lat_lon", "lat", "lon"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -115,6 +124,10 @@ class Grant(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # view_archive (and export) under this grant reach only the last N days (a subscriber's plan); None: all of it.
+    archive_days: Mapped[int | None] = mapped_column(Integer)
+    # What made the grant when a service did ("flat:12", "agreement:3"): it is ended through that, not by hand.
+    source: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class ApiToken(Base):
@@ -149,6 +162,9 @@ class AuditRecord(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (
+        Index("ix_audit_log_camera_seq", "camera_id", "seq"),
+        Index("ix_audit_log_actor_seq", "actor_name", "seq"),
+        Index("ix_audit_log_at", "at"),
         UniqueConstraint("prev_hash", name="uq_audit_log_prev_hash"),
         Index("ix_audit_log_camera_at", "camera_id", "at"),
     )

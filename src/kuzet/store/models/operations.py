@@ -16,9 +16,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kuzet.domain.operations import PRIORITY_RANK
 from kuzet.store.db import utcnow
 from kuzet.store.models.base import Base
 
@@ -47,8 +50,11 @@ class Event(Base):
 
     __tablename__ = "events"
     __table_args__ = (
+        Index("ix_events_start_id", "start_at", "id"),
+        Index("ix_events_label_start", "label", "start_at"),
         Index("ix_events_camera_start", "camera_id", "start_at"),
         Index("ix_events_kind_start", "kind", "start_at"),
+        Index("ix_events_end_at", "end_at"),  # GET /events?start=: still running or ending after it
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,9 +123,28 @@ class AlarmRule(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def _rank_sql(column: str) -> str:
+    """A priority's rank (higher is more urgent, 0 for a name Kuzet does not know) as SQL with its values written out:
+    an index on an expression serves a query only when the query spells the very same expression, without bound
+    parameters (SQLite compares the expressions, PostgreSQL their parsed trees)."""
+    whens = " ".join(f"WHEN '{p.value}' THEN {r}" for p, r in sorted(PRIORITY_RANK.items(), key=lambda i: i[1]))
+    return f"CASE {column} {whens} ELSE 0 END"
+
+
+def alarm_rank():  # noqa: ANN201
+    """SQL: the rank of ``alarms.priority``, the alarm queue's first sort key (served by ``ix_alarms_rank_raised_id``,
+    migration 0023_city_wide_lists)."""
+    return literal_column(_rank_sql("alarms.priority"), Integer)
+
+
 class Alarm(Base):
     __tablename__ = "alarms"
-    __table_args__ = (Index("ix_alarms_state_raised", "state", "raised_at"),)
+    __table_args__ = (
+        Index("ix_alarms_state_raised", "state", "raised_at"),
+        Index("ix_alarms_raised_id", "raised_at", "id"),
+        # GET /alarms: most urgent first, then newest (``alarm_rank``)
+        Index("ix_alarms_rank_raised_id", text(f"({_rank_sql('priority')})"), "raised_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
@@ -136,6 +161,11 @@ class Alarm(Base):
     dismissed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     dismiss_reason: Mapped[str | None] = mapped_column(Text)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+    # Repeats of the same rule or hot-list entry on the same camera fold into the open alarm (alarms.py): how many
+    # times it was seen, when last, and the event of the latest sighting (its picture is the card's picture).
+    occurrences: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    last_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
 
 
 class AlarmRoute(Base):
@@ -149,6 +179,9 @@ class AlarmRoute(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_created_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     offence_type: Mapped[str] = mapped_column(String(32))  # the crime analytics' offence types

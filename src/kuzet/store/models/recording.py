@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kuzet.store.db import utcnow
@@ -18,6 +18,9 @@ class Recording(Base):
     __table_args__ = (
         Index("ix_recordings_camera_start", "camera_id", "start_at"),
         Index("ix_recordings_start", "start_at"),
+        # The uploader's queue: closed files not yet in the object store (a few rows, however large the archive).
+        Index("ix_recordings_not_uploaded", "id", postgresql_where=text("object_key IS NULL"),
+              sqlite_where=text("object_key IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -36,6 +39,13 @@ class Recording(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(8), default="open")  # open while being written, then closed
+    # With [storage] backend = "s3": the object's key once uploaded and verified (the local copy is then deleted),
+    # and the SHA-256 (hex) the upload was checked against. None: the file is only on the local disk.
+    object_key: Mapped[str | None] = mapped_column(String(600))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # With [cluster] enabled: the recorder node that wrote the file and its lease's fencing token (docs/scale.md).
+    node: Mapped[str | None] = mapped_column(String(200))
+    lease_token: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Gap(Base):

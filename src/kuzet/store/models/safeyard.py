@@ -66,3 +66,23 @@ class SafeYardChange(Base):
     user_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(32))
     details: Mapped[dict | None] = mapped_column(JSON)
+
+
+class DistrictAssignment(Base):
+    """Need to know: a user (an inspector, or a police operator supervising inspectors) assigned to a district (or a
+    wider area) reads the personal data of the safe yards inside it while the assignment lasts. Who assigned, when,
+    until when and on what legal basis are kept; an assignment is ended, never deleted."""
+
+    __tablename__ = "district_assignments"
+    __table_args__ = (Index("ix_district_assignments_user", "user_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    place_id: Mapped[int] = mapped_column(ForeignKey("places.id"), index=True)
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    valid_from: Mapped[datetime | None] = mapped_column()
+    valid_to: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kuzet.store.db import utcnow
@@ -27,7 +27,7 @@ class Export(Base):
     error: Mapped[str | None] = mapped_column(Text)
     path: Mapped[str | None] = mapped_column(String(400))  # bundle zip, relative to the data directory
     sha256: Mapped[str | None] = mapped_column(String(64))
-    bytes: Mapped[int | None] = mapped_column(Integer)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)  # up to security.export_max_bytes
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
