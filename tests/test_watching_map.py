@@ -78,3 +78,32 @@ def test_the_answer_stays_bounded_at_street_level(inst: Installation, client: Te
     monkeypatch.setattr(city_map, "MOST_DRAWN", CAMERAS - 1)
     cameras, counts = _layers(client, grid, bbox=TINY_AT_16, zoom=19)
     assert cameras == 0 and sum(counts) == CAMERAS
+
+
+def test_every_camera_callers_count_from_memory_as_the_database_would(inst: Installation, client: TestClient,
+                                                                     grid: dict[str, str]) -> None:
+    """The control centre's clusters come from the positions kept in memory: the same cells, counts and centroids
+    as the database's GROUP BY, and a camera added through this process counts at once."""
+    import numpy as np
+
+    from kuzet.services.watching.map import _sql_clusters, cell_degrees, grid_clusters, positions_of
+
+    box = BoundingBox.parse("65.0,44.5,66.0,45.0")
+    with inst.db.session() as session:
+        lon, lat = positions_of(session).in_box(session, box)
+        assert len(lon) == CAMERAS
+        for zoom in (10, 14, 16):
+            memory = sorted((round(c.lon, 9), round(c.lat, 9), c.count) for c in grid_clusters(lon, lat,
+                                                                                             cell_degrees(zoom)))
+            sql = sorted((round(c.lon, 9), round(c.lat, 9), c.count) for c in _sql_clusters(
+                session, city_map._in_box(city_map.select(Camera), box), cell_degrees(zoom)))
+            assert memory == sql
+    assert grid_clusters(np.empty(0), np.empty(0), 0.01) == []
+    cameras, counts = _layers(client, grid, bbox="65.0,44.5,66.0,45.0", zoom=10)
+    assert cameras == 0 and sum(counts) == CAMERAS
+    with inst.db.session() as session:
+        place_id = session.scalar(city_map.select(Camera.place_id).limit(1))
+        session.add(Camera(name="Added", kind="street", place_id=place_id, main_url="rtsp://127.0.0.1:9/y", lat=44.9, lon=65.9,
+                           retention_days=30, enabled=False))
+    cameras, counts = _layers(client, grid, bbox="65.0,44.5,66.0,45.0", zoom=10)
+    assert cameras == 0 and sum(counts) == CAMERAS + 1
