@@ -136,11 +136,10 @@ class RemoteStream:
         self.holder: str | None = None
 
     async def fragments(self) -> AsyncIterator[tuple[bytes, Any]]:
-        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
 
         from kuzet.services.cluster import node_auth
         from kuzet.services.cluster.leases import holder_url
-        from kuzet.services.recording.hub import Fragment
 
         secret = self.inst.settings.cluster.secret
         if secret is None:
@@ -153,6 +152,21 @@ class RemoteStream:
         ws_url = url.replace("http", "ws", 1) + f"/api/v1/cameras/{self.camera_id}/live?stream={self.stream}"
         headers = {node_auth.HEADER: node_auth.sign_live(secret, self.node, self.camera_id, self.stream),
                    node_auth.FORWARDED: self.node}
+        try:
+            async with contextlib.aclosing(self._read(ws_url, headers, holder)) as reader:
+                async for item in reader:
+                    yield item
+        except InvalidStatus as exc:  # refused before the stream: the secrets differ, most likely
+            raise SourceUnavailable(f"{holder} refused the node credential (HTTP {exc.response.status_code}): "
+                                    f"is [cluster] secret the same on every node?") from exc
+        except WebSocketException as exc:  # closed, reset: the holder stopped or went away
+            raise SourceUnavailable(f"{holder}: {exc}") from exc
+
+    async def _read(self, ws_url: str, headers: dict[str, str], holder: str) -> AsyncIterator[tuple[bytes, Any]]:
+        from websockets.asyncio.client import connect
+
+        from kuzet.services.recording.hub import Fragment
+
         async with connect(ws_url, additional_headers=headers, max_size=None, open_timeout=10,
                            close_timeout=2) as ws:
             init: bytes | None = None
@@ -378,13 +392,11 @@ class AnalysisService:
                 self.pipelines[plan.camera_id] = pipeline
                 source = (self._local_fragments(plan) if self._local(plan.camera_id)
                           else RemoteStream(self.inst, node, plan.camera_id, plan.stream).fragments())
-                try:
+                async with contextlib.aclosing(source):
                     async for init, fragment in source:
                         backoff = 1.0
                         await loop.run_in_executor(self.pool, pipeline.process, init, fragment)
                         self.stats["fragments"] += 1
-                finally:
-                    await source.aclose()
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
