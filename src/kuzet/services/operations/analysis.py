@@ -358,8 +358,10 @@ class AnalysisService:
         """The camera is recorded in this process: its fragments come from the local hub."""
         if self.inst.running.recorder is None or self.inst.running.hub is None:
             return False
-        recording = self.inst.running.lease_keeper
-        return self.keeper is None or recording is None or recording.holds(camera_id)
+        if self.keeper is None:  # a single box
+            return True
+        recording = self.inst.running.lease_keeper  # None: this node records nothing ([recorder] enabled = false)
+        return recording is not None and recording.holds(camera_id)
 
     async def _local_fragments(self, plan: CameraPlan) -> AsyncIterator[tuple[bytes, Any]]:
         hub = self.inst.running.hub
