@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,15 +192,15 @@ class Serve:
     """``kuzet serve`` of an installation in a process of its own, with an API client logged in as ``username``."""
 
     def __init__(self, data_dir: Path, env: dict[str, str], username: str, password: str,
-                 port: int | None = None) -> None:
+                 port: int | None = None, args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
         self.log_path = data_dir / f"serve-{self.port}.log"  # one per run of the server
         self.env = child_env(KUZET_DATA_DIR=str(data_dir), **env)
         log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child
         self.proc: subprocess.Popen | None = subprocess.Popen(
-            [sys.executable, "-m", "kuzet.cli.main", "serve", "--port", str(self.port)], env=self.env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-m", "kuzet.cli.main", "serve", "--port", str(self.port), *args], env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
         self.returncode: int | None = None

@@ -89,6 +89,16 @@ class ClusterConfig(BaseModel):
         None, max_length=500, pattern=r"^https?://[^/\s]+/?$",
         description="Where the other nodes reach this node's API (e.g. http://10.0.0.3:8080) to pass it live requests "
                     "for the cameras it holds")
+    secret: SecretStr | None = Field(
+        None, description="Shared by every node: signs node-to-node requests (an analysing worker reading a camera's "
+                          "live stream from the node recording it). Never logged or returned")
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("[cluster] secret must be at least 16 characters")
+        return value
 
     @model_validator(mode="after")
     def _timing(self) -> ClusterConfig:

@@ -30,12 +30,12 @@ from kuzet.domain.access import Right
 from kuzet.installation import Installation
 from kuzet.services import access, accounts
 from kuzet.services.cluster.leases import default_node, holder_url
+from kuzet.services.cluster.node_auth import FORWARDED
 from kuzet.store.models import Camera
 
 log = logging.getLogger("kuzet.cluster")
 
 CAMERA_LIVE_PATHS = re.compile(r"^/api/v1/cameras/(\d+)/(live|live\.m3u8|live/[^/]+|snapshot\.jpg|health)$")
-FORWARDED = "x-kuzet-forwarded"
 HOLDER_TTL = 1.0  # seconds a looked-up holder is believed (a lease moves within lease_seconds anyway)
 
 

@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
 
 @cluster_app.command()
 def status(data: DataOpt = None, json_out: JsonOpt = False) -> None:
-    """Recorder nodes from the lease table: alive or not, cameras held, lease ages, upload backlogs."""
+    """Recorder nodes from the lease table: alive or not, cameras held, lease ages, upload backlogs; and the nodes
+    analysing cameras, with the analysis leases each holds."""
     from kuzet.services.cluster.status import cluster_status
 
     inst = open_installation(data)
@@ -38,3 +39,12 @@ def status(data: DataOpt = None, json_out: JsonOpt = False) -> None:
         console.print("no recorder nodes: [cluster] enabled is off, or none has started")
     else:
         console.print(table)
+    if report.analysis_nodes:
+        analysis = Table(title=f"analysis: {report.cameras_unanalysed} enabled cameras analysed by no node")
+        for column in ("node", "host", "pid", "state", "heartbeat", "cameras", "camera ids", "oldest renewal"):
+            analysis.add_column(column, justify="right" if column in ("pid", "cameras") else "left")
+        for n in report.analysis_nodes:
+            analysis.add_row(n.node, n.host, str(n.pid), "[green]alive[/]" if n.alive else "[red]silent[/]",
+                             f"{n.heartbeat_age_seconds:.1f} s ago", str(n.cameras),
+                             ", ".join(map(str, n.camera_ids)) or "-", f"{n.oldest_renewal_seconds:.1f} s")
+        console.print(analysis)

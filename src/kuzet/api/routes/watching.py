@@ -33,6 +33,7 @@ from kuzet.domain.audit import Action
 from kuzet.installation import Installation, Running
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
+from kuzet.services.cluster import node_auth
 from kuzet.services.recording.archive import plan_window, window_fmp4
 from kuzet.services.recording.mp4 import parse_init, parse_moof
 from kuzet.services.recording.storage import RecordingUnavailable, archive_store, ranged_body
@@ -89,6 +90,9 @@ def codec_string(init: bytes) -> str:
 async def live_ws(websocket: WebSocket, camera_id: Id, stream: Stream = "main") -> None:
     """fMP4 over WebSocket for Media Source Extensions: a JSON header, the init segment, then fragments."""
     inst: Installation = websocket.app.state.installation
+    if node_auth.HEADER in websocket.headers:  # another node of the cluster, for its own work (not a viewer)
+        await _node_live(websocket, inst, camera_id, stream)
+        return
 
     def authorise():  # noqa: ANN202 - in a worker thread: the database never runs on the event loop
         user = websocket_user(websocket)
@@ -154,6 +158,48 @@ async def live_ws(websocket: WebSocket, camera_id: Id, stream: Stream = "main") 
         ended = EndedViewing(Viewing(actor, camera_id, {"via": "websocket", "stream": stream}), started_at, utcnow())
         with anyio.CancelScope(shield=True):  # written even when the connection's task is being cancelled
             await anyio.to_thread.run_sync(_record_ended, inst, ended)
+    with _suppress():
+        await websocket.close()
+
+
+async def _node_live(websocket: WebSocket, inst: Installation, camera_id: int, stream: str) -> None:
+    """The live stream for another node (an analysing worker), authorised by the shared ``[cluster] secret``
+    (services/cluster/node_auth.py): refused (4401) without a valid signature; not audited, as no person views it.
+    Each fragment comes after a JSON ``{"type": "fragment", ...}`` message with its wall-clock start and keyframe
+    flag, which analysis needs and a player does not."""
+    node = node_auth.verify_live(inst.settings.cluster.secret, websocket.headers.get(node_auth.HEADER), camera_id,
+                                 stream)
+    if node is None:
+        await websocket.close(code=4401)
+        return
+    await websocket.accept()
+    hub, recorder, keeper = inst.running.hub, inst.running.recorder, inst.running.lease_keeper
+    if hub is None or recorder is None or (keeper is not None and not keeper.holds(camera_id)):
+        await websocket.send_text(json.dumps({"type": "error", "code": "not_holder",
+                                              "message": "this node does not record the camera"}))
+        await websocket.close()
+        return
+    stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
+    try:
+        async with hub.subscribe(camera_id, stream, maxsize=64) as sub:
+            await websocket.send_text(json.dumps({"type": "init", "stream": stream, "node": True}))
+            await websocket.send_bytes(sub.init)
+            sent_init = sub.init
+            async for fragment in sub:
+                if sub.init is not None and sub.init != sent_init:  # the upstream restarted
+                    await websocket.send_text(json.dumps({"type": "init", "stream": stream, "node": True}))
+                    await websocket.send_bytes(sub.init)
+                    sent_init = sub.init
+                await websocket.send_text(json.dumps({
+                    "type": "fragment", "start": fragment.start.isoformat(), "keyframe": fragment.keyframe,
+                    "duration": fragment.duration, "samples": fragment.samples}))
+                await websocket.send_bytes(fragment.data)
+                if inst.running.lease_keeper is not None and not inst.running.lease_keeper.holds(camera_id):
+                    break  # the camera moved: the reader finds its new holder
+    except TimeoutError:
+        await websocket.send_text(json.dumps({"type": "error", "code": "offline", "message": "camera is offline"}))
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
     with _suppress():
         await websocket.close()
 

@@ -6,6 +6,9 @@ ones up to its fair share. A lease renewed by a pass that *started* at monotonic
 until at least ``t0 + lease_seconds`` (the database stamps it later than ``t0``), so this node stops writing a camera
 at ``t0 + lease_seconds - margin_seconds`` unless a later pass renewed it: by the time another node may take the
 camera, this one has stopped, whatever happened to the database or the network in between.
+
+With ``purpose=ANALYSE`` the same keeper serves the analysis service of a worker node: ``holds`` answers "which
+cameras should I analyse now", and ``recording`` is set to what it analyses now.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from kuzet.config import ClusterConfig
-from kuzet.services.cluster.leases import LeaseBook, LeasePass, default_node
+from kuzet.services.cluster.leases import RECORD, LeaseBook, LeasePass, LeasePurpose, default_node
 from kuzet.store.db import Database
 
 log = logging.getLogger("kuzet.cluster")
@@ -25,10 +28,12 @@ log = logging.getLogger("kuzet.cluster")
 
 class LeaseKeeper:
     def __init__(self, db: Database, config: ClusterConfig, *,
-                 backlog: Callable[[], tuple[int, int]] | None = None) -> None:
+                 backlog: Callable[[], tuple[int, int]] | None = None, purpose: LeasePurpose = RECORD) -> None:
         self.config = config
+        self.purpose = purpose
         self.node = config.node or default_node()
-        self.book = LeaseBook(db, self.node, config.lease_seconds, advertise_url=config.advertise_url)
+        self.book = LeaseBook(db, self.node, config.lease_seconds, advertise_url=config.advertise_url,
+                              purpose=purpose)
         self.tokens: dict[int, int] = {}  # camera → fencing token of the lease this node holds
         self.previous: dict[int, str | None] = {}  # camera → the node that held it before this node took it
         self.valid_until: dict[int, float] = {}  # camera → monotonic time its lease surely lasts until
@@ -68,7 +73,7 @@ class LeaseKeeper:
 
     # -- the loop -----------------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="lease-keeper")
+        self._task = asyncio.create_task(self._loop(), name=f"lease-keeper-{self.purpose.name}")
         with contextlib.suppress(TimeoutError):  # the first pass decides what to record; a dead database waits
             await asyncio.wait_for(self._first.wait(), self.config.lease_seconds)
 
@@ -126,7 +131,8 @@ class LeaseKeeper:
             self.releasing.discard(camera_id)
             self._forget(camera_id)
         for camera_id in result.lost:
-            log.error("camera %s: lease lost (taken over or expired); this node stops recording it", camera_id)
+            log.error("camera %s: %s lease lost (taken over or expired); this node stops it", camera_id,
+                      self.purpose.name)
             self.lost_total += 1
             self._forget(camera_id)
         until = started + self.config.lease_seconds
@@ -138,8 +144,8 @@ class LeaseKeeper:
             self.valid_until[taken.camera_id] = until
             if taken.previous_node not in (None, self.node):
                 self.moves_in += 1
-                log.info("camera %s: taken over from %s (token %d)", taken.camera_id, taken.previous_node,
-                         taken.token)
+                log.info("camera %s: %s lease taken over from %s (token %d)", taken.camera_id, self.purpose.name,
+                         taken.previous_node, taken.token)
         if result.not_enabled:
             self.releasing.update(result.not_enabled)
             changed = True
@@ -147,7 +153,8 @@ class LeaseKeeper:
         excess = len(self.tokens) - len(self.releasing) - result.share
         if excess > 0 and not result.taken:
             chosen = sorted(c for c in self.tokens if c not in self.releasing)[-excess:]
-            log.info("%d live recorders, %d cameras: giving back %s", result.live_nodes, result.cameras, chosen)
+            log.info("%d live %s nodes, %d cameras: giving back %s", result.live_nodes, self.purpose.name,
+                     result.cameras, chosen)
             self.releasing.update(chosen)
             changed = True
         self.last_pass = result
@@ -163,7 +170,7 @@ class LeaseKeeper:
         """Cameras whose lease may run out before the next renewal: stop recording them now."""
         ended = [c for c in self.tokens if not self.may_write(c)]
         if ended:
-            log.error("cameras %s: leases not renewed in time; this node stops recording them", ended)
+            log.error("cameras %s: %s leases not renewed in time; this node stops them", ended, self.purpose.name)
             for camera_id in ended:
                 self.lost_total += 1
                 self._forget(camera_id)

@@ -6,6 +6,11 @@ release the GIL while they work, so decoding runs beside the recorder's event lo
 processes two fragments of one camera at once. A camera whose analysis falls behind is skipped ahead by the hub
 (its queue is bounded), never slowing the recorder or live viewers.
 
+With ``[cluster] enabled`` the cameras are spread over the nodes running this service by analysis leases
+(services/cluster, purpose ``ANALYSE``, independent of the recording leases): a node analyses only the cameras it
+holds. A camera recorded in this process is read from the local hub; one recorded on another node is read from that
+node's live WebSocket, signed with the shared ``[cluster] secret`` (``RemoteStream``), and found again when it moves.
+
 Observations come back from the worker threads into one consumer task, which stores them (``events.EventStore``),
 raises alarms or counts their repeats (``alarms.alarms_for_event``) and publishes ``kuzet.event.*`` and
 ``kuzet.alarm.*`` messages.
@@ -15,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -46,6 +53,8 @@ ORGS_TTL = 5.0  # a revoked grant stops the camera's events reaching integration
 RULES_TTL = 5.0
 WAITING_MAX = 5000  # observations held while the database is away (the oldest waiting are dropped beyond it)
 RETRY_START, RETRY_MAX = 0.5, 5.0  # back-off while the database is away
+IDLE_SECONDS = 15.0  # in a cluster: no fragment this long, and the camera's source is looked up again
+WATCH_BACKOFF_MAX = 10.0  # a camera's source gone (moved, node down): tried again at most this far apart
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,79 @@ class _Serial:
             self.pipeline.close(at)
 
 
+class SourceUnavailable(Exception):
+    """The camera's stream cannot be read here now (no recorder holds it, or the holder refused or went away)."""
+
+
+class RemoteStream:
+    """A camera's live fMP4 read from the node that records it, for analysis on another node.
+
+    The holder is looked up in the recording leases; the request carries the node credential (``X-Kuzet-Node``,
+    services/cluster/node_auth.py) and ``X-Kuzet-Forwarded`` so that a node that no longer holds the camera answers
+    itself instead of passing it on. Yields ``(init, fragment)``; ends (raises ``SourceUnavailable``) when the holder
+    says it does not hold the camera, closes, or stays silent ``IDLE_SECONDS``: the caller then looks again."""
+
+    def __init__(self, inst: Installation, node: str, camera_id: int, stream: str) -> None:
+        self.inst, self.node, self.camera_id, self.stream = inst, node, camera_id, stream
+        self.holder: str | None = None
+
+    async def fragments(self) -> AsyncIterator[tuple[bytes, Any]]:
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        from kuzet.services.cluster import node_auth
+        from kuzet.services.cluster.leases import holder_url
+
+        secret = self.inst.settings.cluster.secret
+        if secret is None:
+            raise SourceUnavailable("[cluster] secret is not set: cameras recorded on other nodes cannot be read")
+        holder, url = await asyncio.to_thread(holder_url, self.inst.db, self.camera_id)
+        if holder is None or not url:
+            raise SourceUnavailable(f"no recorder node holds camera {self.camera_id}" if holder is None else
+                                    f"{holder} advertises no URL ([cluster] advertise_url)")
+        self.holder = holder
+        ws_url = url.replace("http", "ws", 1) + f"/api/v1/cameras/{self.camera_id}/live?stream={self.stream}"
+        headers = {node_auth.HEADER: node_auth.sign_live(secret, self.node, self.camera_id, self.stream),
+                   node_auth.FORWARDED: self.node}
+        try:
+            async with contextlib.aclosing(self._read(ws_url, headers, holder)) as reader:
+                async for item in reader:
+                    yield item
+        except InvalidStatus as exc:  # refused before the stream: the secrets differ, most likely
+            raise SourceUnavailable(f"{holder} refused the node credential (HTTP {exc.response.status_code}): "
+                                    f"is [cluster] secret the same on every node?") from exc
+        except WebSocketException as exc:  # closed, reset: the holder stopped or went away
+            raise SourceUnavailable(f"{holder}: {exc}") from exc
+
+    async def _read(self, ws_url: str, headers: dict[str, str], holder: str) -> AsyncIterator[tuple[bytes, Any]]:
+        from websockets.asyncio.client import connect
+
+        from kuzet.services.recording.hub import Fragment
+
+        async with connect(ws_url, additional_headers=headers, max_size=None, open_timeout=10,
+                           close_timeout=2) as ws:
+            init: bytes | None = None
+            pending: dict | None = None
+            expect = "init"
+            while True:
+                try:
+                    message = await asyncio.wait_for(ws.recv(), IDLE_SECONDS)
+                except TimeoutError as exc:
+                    raise SourceUnavailable(f"{holder} sent nothing for {IDLE_SECONDS:.0f} s") from exc
+                if isinstance(message, str):
+                    meta = json.loads(message)
+                    if meta.get("type") == "error":
+                        raise SourceUnavailable(f"{holder}: {meta.get('code')}: {meta.get('message')}")
+                    expect, pending = meta.get("type", ""), meta
+                    continue
+                if expect == "init":
+                    init = bytes(message)
+                elif expect == "fragment" and init is not None and pending is not None:
+                    yield init, Fragment(bytes(message), bool(pending["keyframe"]),
+                                         datetime.fromisoformat(pending["start"]), float(pending["duration"]),
+                                         int(pending["samples"]))
+                expect, pending = "", None
+
+
 class AnalysisService:
     name = "analysis"
 
@@ -128,6 +210,15 @@ class AnalysisService:
         self._detectors: dict[str, Any] = {}
         self.stats = {"fragments": 0, "observations": 0, "alarms": 0, "skipped": 0, "dropped": 0}
         self._waiting_since: float | None = None
+        self._wake = asyncio.Event()
+        self.keeper = None  # analysis leases, with [cluster] enabled
+        if inst.settings.cluster.enabled and inst.settings.operations.enabled:
+            from kuzet.services.cluster.keeper import LeaseKeeper
+            from kuzet.services.cluster.leases import ANALYSE
+
+            self.keeper = LeaseKeeper(inst.db, inst.settings.cluster, purpose=ANALYSE)
+            self.keeper.recording = lambda: set(self.loops)  # a lease is given back once its loop stopped
+            self.keeper.on_change = self._wake.set
 
     # --- lifecycle --------------------------------------------------------------------------------------------------
 
@@ -142,17 +233,22 @@ class AnalysisService:
         # Our pool already keeps every core busy with whole pictures; OpenCV splitting each small picture across
         # threads of its own only adds ~15 % CPU (measured by `kuzet bench motion --opencv-threads`).
         cv2.setNumThreads(1)
-        def close_dangling() -> int:
-            with self.inst.db.session() as session:
-                return event_store.close_dangling(session)
-
-        closed = await asyncio.to_thread(close_dangling)
-        if closed:
-            log.info("closed %d events left open by the last run", closed)
+        if self.keeper is None:  # in a cluster, a camera's open events are closed when its lease is taken
+            closed = await asyncio.to_thread(self._close_dangling, None)
+            if closed:
+                log.info("closed %d events left open by the last run", closed)
         self.pool = ThreadPoolExecutor(self.settings.operations.workers, thread_name_prefix="kuzet-analysis")
+        if self.keeper is not None:
+            await self.keeper.start()
         self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._reload_loop())]
 
+    def _close_dangling(self, camera_ids: list[int] | None) -> int:
+        with self.inst.db.session() as session:
+            return event_store.close_dangling(session, camera_ids)
+
     async def stop(self) -> None:
+        if self.keeper is not None:
+            await self.keeper.stop()
         tasks = [t for _p, t in self.loops.values()] + self._tasks
         for task in tasks:
             task.cancel()
@@ -172,14 +268,19 @@ class AnalysisService:
                 break
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.keeper is not None:
+            await self.keeper.leave()
 
     async def reload(self) -> None:
-        """Start, restart and stop camera loops to match the database."""
-        recorder = self.inst.running.recorder
-        hub = self.inst.running.hub
-        if recorder is None or hub is None:
+        """Start, restart and stop camera loops to match the database (and, in a cluster, the analysis leases)."""
+        if self.keeper is None and (self.inst.running.recorder is None or self.inst.running.hub is None):
             return
         wanted = await asyncio.to_thread(self._plans)
+        if self.keeper is not None:
+            wanted = {c: plan for c, plan in wanted.items() if self.keeper.holds(c)}
+            taken = [c for c in wanted if c not in self.loops]
+            if taken:  # events a previous holder left open (it died) end where they were last seen
+                await asyncio.to_thread(self._close_dangling, taken)
         for camera_id in list(self.loops):
             plan, task = self.loops[camera_id]
             if wanted.get(camera_id) != plan or task.done():
@@ -203,11 +304,13 @@ class AnalysisService:
 
     async def _reload_loop(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 await self.reload()
             except Exception:
                 log.exception("analysis reload failed")
-            await asyncio.sleep(RELOAD_SECONDS)
+            with contextlib.suppress(TimeoutError):  # the lease keeper wakes it when the leases change
+                await asyncio.wait_for(self._wake.wait(), RELOAD_SECONDS)
 
     # --- one camera -------------------------------------------------------------------------------------------------
 
@@ -251,28 +354,57 @@ class AnalysisService:
             self._plate_reader = _LockedReader(anpr.PlateReader())
         return self._plate_reader
 
-    async def _watch(self, plan: CameraPlan) -> None:
+    def _local(self, camera_id: int) -> bool:
+        """The camera is recorded in this process: its fragments come from the local hub."""
+        if self.inst.running.recorder is None or self.inst.running.hub is None:
+            return False
+        if self.keeper is None:  # a single box
+            return True
+        recording = self.inst.running.lease_keeper  # None: this node records nothing ([recorder] enabled = false)
+        return recording is not None and recording.holds(camera_id)
+
+    async def _local_fragments(self, plan: CameraPlan) -> AsyncIterator[tuple[bytes, Any]]:
         hub = self.inst.running.hub
+        async with hub.subscribe(plan.camera_id, plan.stream, maxsize=64, wait_init=15.0) as sub:
+            try:
+                iterator = aiter(sub)
+                while True:
+                    if self.keeper is None:  # a single box: the hub is the camera's only source
+                        fragment = await anext(iterator)
+                    else:  # in a cluster the recording may move away: a silent hub means looking again
+                        try:
+                            fragment = await asyncio.wait_for(anext(iterator), IDLE_SECONDS)
+                        except TimeoutError as exc:
+                            raise SourceUnavailable("the local recorder sends nothing") from exc
+                    if sub.init is not None:
+                        yield sub.init, fragment
+            except StopAsyncIteration:
+                pass
+            finally:
+                self.stats["skipped"] += sub.skipped
+
+    async def _watch(self, plan: CameraPlan) -> None:
         loop = asyncio.get_running_loop()
+        node = self.keeper.node if self.keeper is not None else ""
         backoff = 1.0
         while True:
             pipeline = None
             try:
                 pipeline = _Serial(await asyncio.to_thread(self._pipeline, plan, loop))
                 self.pipelines[plan.camera_id] = pipeline
-                async with hub.subscribe(plan.camera_id, plan.stream, maxsize=64, wait_init=15.0) as sub:
-                    backoff = 1.0
-                    async for fragment in sub:
-                        init = sub.init
-                        if init is None:
-                            continue
+                source = (self._local_fragments(plan) if self._local(plan.camera_id)
+                          else RemoteStream(self.inst, node, plan.camera_id, plan.stream).fragments())
+                async with contextlib.aclosing(source):
+                    async for init, fragment in source:
+                        backoff = 1.0
                         await loop.run_in_executor(self.pool, pipeline.process, init, fragment)
                         self.stats["fragments"] += 1
-                    self.stats["skipped"] += sub.skipped
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
                 log.debug("camera %d gives no picture to analyse; retrying", plan.camera_id)
+            except (SourceUnavailable, OSError) as exc:
+                log.info("camera %d: no stream to analyse (%s); retrying in %.0f s", plan.camera_id, exc, backoff)
             except Exception:
                 log.exception("analysis of camera %d failed; restarting it", plan.camera_id)
             finally:
@@ -281,7 +413,7 @@ class AnalysisService:
                         self.pool.submit(pipeline.close, utcnow())
                 self.pipelines.pop(plan.camera_id, None)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, 30.0 if self.keeper is None else WATCH_BACKOFF_MAX)
 
     # --- observations → events → alarms → bus -----------------------------------------------------------------------
 
@@ -321,6 +453,8 @@ class AnalysisService:
                 log.error("%d observations dropped while the database was away", self.stats["dropped"])
 
     async def _handle(self, obs: Observation) -> None:
+        if self.keeper is not None and obs.phase == "start":  # in a cluster, the event names the node analysing it
+            obs.details.setdefault("node", self.keeper.node)
         opened = self.store.checkpoint()
         try:
             messages = await asyncio.to_thread(self._persist, obs)

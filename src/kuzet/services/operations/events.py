@@ -164,9 +164,13 @@ class EventStore:
             self._open.pop(key)
 
 
-def close_dangling(session: Session) -> int:
-    """Events left open by a stopped server end where they were last seen (or where they started)."""
-    rows = session.scalars(select(Event).where(Event.end_at.is_(None))).all()
+def close_dangling(session: Session, camera_ids: list[int] | None = None) -> int:
+    """Events left open by a stopped server (or, for ``camera_ids``, by the node that analysed them before) end where
+    they were last seen (or where they started)."""
+    query = select(Event).where(Event.end_at.is_(None))
+    if camera_ids is not None:
+        query = query.where(Event.camera_id.in_(camera_ids))
+    rows = session.scalars(query).all()
     for event in rows:
         last = (event.details or {}).get("last_seen")
         event.end_at = datetime.fromisoformat(last) if last else event.start_at
