@@ -902,3 +902,53 @@ def test_gopro_gpmf_and_google_camm_tracks_become_the_track(unit: Unit, tmp_path
     assert details[str(ids["gopro"])]["gps"] == "mp4 GPMF (GoPro)" and details[str(ids["gopro"])]["gps_points"] == 4
     assert details[str(ids["hero12"])]["gps_points"] == 2
     assert details[str(ids["camm"])]["gps"] == "mp4 CAMM (Google)"
+
+
+def test_a_fixed_cameras_timeline_lists_the_bodycam_recordings_made_near_it(unit: Unit, tmp_path: Path) -> None:
+    """``/cameras/{id}/bodycam-recordings``: the recordings the caller sees whose GPS passed within the radius of the
+    camera during the window; 404 for a camera whose archive the caller may not watch; listing is not audited."""
+    from kuzet.services.bodycams.offload import ingest_file
+    from kuzet.services.cameras import create_camera
+    from kuzet.services.grants import create_grant
+    from kuzet.services.places import create_place
+    from kuzet.store.models.bodycams import BodycamDevice
+    from tests.bodycams_support import add_metadata_track, gpmf_gps5
+
+    u = unit
+    device_id = _device(u, "GOPRO-2", "dash")
+    ten = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    clip = add_metadata_track(make_clip(tmp_path / "plain.mp4", 3, codec="libx264"), tmp_path / "GX.MP4", "gpmd", [
+        (0, 1, gpmf_gps5([(43.25, 76.9, 10.0), (43.2501, 76.9002, 11.0)], "260301100000.000")),
+        (1, 1, gpmf_gps5([(43.2502, 76.9004, 12.0), (43.2503, 76.9006, 12.5)], "260301100001.000"))])
+    with u.inst.db.session() as session:
+        rid = ingest_file(session, u.inst.settings.bodycams_path, SYSTEM, device=session.get(BodycamDevice, device_id),
+                          source=clip, filename=clip.name, via="upload", ingested_by=None, device_started_at=ten).id
+        place = create_place(session, SYSTEM, "district", "Район")
+        cams = {name: create_camera(session, SYSTEM, u.inst.keys, name=name, place_id=place.id, lat=lat, lon=lon,
+                                    main_url="rtsp://192.0.2.1/x").id
+                for name, lat, lon in (("near", 43.2503, 76.9008), ("far", 43.30, 76.95), ("unseen", 43.2503, 76.9))}
+        for name in ("near", "far"):
+            for org in (u.unit_id, u.other_unit_id):
+                create_grant(session, SYSTEM, organisation_id=org, camera_id=cams[name], rights=["view_archive"],
+                             legal_basis="test")
+    keeper, window = u.headers["keeper"], {"start": "2026-03-01T09:55:00Z", "end": "2026-03-01T10:05:00Z"}
+
+    def lane(camera: str, who: dict, **params: str) -> httpx.Response:
+        return u.client.get(f"/api/v1/cameras/{cams[camera]}/bodycam-recordings", params={**window, **params},
+                            headers=who)
+
+    before = len(_actions(u.inst))
+    found = lane("near", keeper).json()
+    assert [r["id"] for r in found] == [rid] and found[0]["distance_m"] < 20 and found[0]["device_kind"] == "dash"
+    assert datetime.fromisoformat(found[0]["started_at"]) == ten and found[0]["serial"] == "GOPRO-2"
+    assert datetime.fromisoformat(found[0]["closest_at"]) == ten + timedelta(seconds=1.5)
+    assert lane("near", keeper, radius_m="5").json() == []
+    assert lane("near", keeper, start="2026-03-01T11:00:00Z", end="2026-03-01T12:00:00Z").json() == []
+    assert lane("far", keeper).json() == []
+    # Another unit watches the same camera but does not see this unit's recording; nobody sees an ungranted camera.
+    assert lane("near", u.headers["stranger"]).json() == []
+    assert lane("unseen", keeper).status_code == 404
+    missing = u.client.get("/api/v1/cameras/2000000000/bodycam-recordings", params=window, headers=keeper)
+    assert lane("unseen", keeper).json() == missing.json()
+    assert lane("near", keeper, start="2026-03-01T10:00:00").status_code == 422
+    assert len(_actions(u.inst)) == before  # a list of recordings shows no video: not audited
