@@ -150,3 +150,93 @@ def add_novatek_gps(path: Path, fixes: list[tuple[str, float, str, float, str, f
     data[moov:moov + 4] = struct.pack(">I", moov_size)
     path.write_bytes(bytes(data + index + atoms))
     return path
+
+
+def add_metadata_track(source: Path, target: Path, entry: str, samples: list[tuple[float, float, bytes]]) -> Path:
+    """Copy ``source`` (an MP4 ffmpeg made) into ``target`` with a timed metadata track beside its video and sound:
+    ``samples`` are (start, duration in seconds, payload). PyAV's MP4 muxer writes a binary data stream as ``gpmd``
+    (GoPro's sample entry); for ``camm`` that 20-byte sample entry is renamed in the written file (the same layout:
+    reserved bytes and a data reference index), as Google's cameras write it."""
+    import struct
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(source)) as src, av.open(str(target), "w", format="mp4") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
+        data = out.add_data_stream(codec_name="bin_data")
+        data.time_base = Fraction(1, 1000)
+        for packet in src.demux(*[s for s in src.streams if s.index in streams]):
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+        for start, duration, payload in samples:
+            packet = av.Packet(payload)
+            packet.stream = data
+            packet.time_base = data.time_base
+            packet.pts = packet.dts = round(start * 1000)
+            packet.duration = round(duration * 1000)
+            out.mux(packet)
+    if entry != "gpmd":
+        written = target.read_bytes()
+        sample_entry = struct.pack(">I4s", 20, b"gpmd")
+        assert written.count(sample_entry) == 1
+        target.write_bytes(written.replace(sample_entry, struct.pack(">I4s", 20, entry.encode())))
+    return target
+
+
+def gpmf_item(key: str, kind: str, size: int, repeat: int, payload: bytes) -> bytes:
+    """One GPMF KLV item: key, type, struct size, repeat (big-endian), payload padded to 4 bytes."""
+    import struct
+
+    assert len(payload) == size * repeat
+    return struct.pack(">4scBH", key.encode(), kind.encode() if kind else b"\0", size, repeat) + payload + bytes(
+        -len(payload) % 4)
+
+
+def gpmf_gps5(fixes: list[tuple[float, float, float]], gpsu: str, fix: int = 3) -> bytes:
+    """A GPMF sample as a GoPro HERO5–10 writes it: DEVC → STRM with STNM, GPSF, GPSU, SCAL and GPS5 (lat, lon,
+    alt, 2D and 3D speed); ``fixes``: (lat, lon, speed m/s)."""
+    import struct
+
+    scale = (10_000_000, 10_000_000, 1000, 1000, 100)
+    rows = b"".join(struct.pack(">5l", round(lat * scale[0]), round(lon * scale[1]), 812_000, round(speed * 1000),
+                                round(speed * 100)) for lat, lon, speed in fixes)
+    name = b"GPS (Lat., Long., Alt., 2D speed, 3D speed)"
+    strm = (gpmf_item("STNM", "c", len(name), 1, name) + gpmf_item("GPSF", "L", 4, 1, struct.pack(">L", fix))
+            + gpmf_item("GPSU", "U", 16, 1, gpsu.encode()) + gpmf_item("GPSP", "S", 2, 1, struct.pack(">H", 200))
+            + gpmf_item("SCAL", "l", 4, 5, struct.pack(">5l", *scale)) + gpmf_item("GPS5", "l", 20, len(fixes), rows))
+    devc = gpmf_item("DVID", "L", 4, 1, struct.pack(">L", 1)) + gpmf_item("DVNM", "c", 11, 1, b"HERO10 Blk ") + (
+        gpmf_item("STRM", "", 4, len(strm) // 4, strm))
+    return gpmf_item("DEVC", "", 4, len(devc) // 4, devc)
+
+
+def gpmf_gps9(fixes: list[tuple[float, float, float, int, float, int]]) -> bytes:
+    """A GPMF sample as a GoPro HERO11–13 writes it: GPS9 of type ``?`` described by TYPE ``lllllllSS`` (lat, lon,
+    alt, 2D and 3D speed, days since 2000, seconds of the day, DOP, fix), SCAL per field; ``fixes``: (lat, lon,
+    speed m/s, days since 2000, seconds of the day, fix)."""
+    import struct
+
+    scale = (10_000_000, 10_000_000, 1000, 1000, 100, 1, 1000, 100, 1)
+    rows = b"".join(struct.pack(">7l2H", round(lat * scale[0]), round(lon * scale[1]), 812_000, round(speed * 1000),
+                                round(speed * 100), days, round(seconds * 1000), 150, fix)
+                    for lat, lon, speed, days, seconds, fix in fixes)
+    strm = (gpmf_item("STNM", "c", 3, 1, b"GPS") + gpmf_item("SCAL", "l", 4, 9, struct.pack(">9l", *scale))
+            + gpmf_item("TYPE", "c", 9, 1, b"lllllllSS") + gpmf_item("GPS9", "?", 32, len(fixes), rows))
+    return gpmf_item("DEVC", "", 4, len(strm) // 4 + 2, gpmf_item("STRM", "", 4, len(strm) // 4, strm))
+
+
+def camm_gps(gps_seconds: float, lat: float, lon: float, east: float, north: float, fix: int = 3) -> bytes:
+    """A CAMM type 6 packet (little-endian, packed): GPS-epoch time, fix type, lat, lon, altitude, accuracies,
+    velocity east/north/up, speed accuracy."""
+    import struct
+
+    return struct.pack("<HH", 0, 6) + struct.pack("<di2d7f", gps_seconds, fix, lat, lon, 810.0, 3.0, 5.0, east,
+                                                   north, 0.0, 0.5)
+
+
+def camm_position(lat: float, lon: float) -> bytes:
+    import struct
+
+    return struct.pack("<HH", 0, 5) + struct.pack("<3d", lat, lon, 810.0)

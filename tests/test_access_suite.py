@@ -667,6 +667,7 @@ SPECS: dict[str, Spec] = {
     "GET /bodycams/recordings/{recording_id}/video.mp4": Spec("bodycam_recording", bodycam_recording_seen),
     "GET /bodycams/recordings/{recording_id}/track": Spec("bodycam_recording", bodycam_recording_seen),
     "GET /bodycams/recordings/{recording_id}/nearby-cameras": Spec("bodycam_recording", bodycam_recording_seen),
+    "GET /cameras/{camera_id}/bodycam-recordings": Spec("camera", camera("view_archive"), query=window),
     "POST /bodycams/recordings/{recording_id}/category": Spec("bodycam_recording", bodycam_recording_seen,
                                                               writes=True, body={"category": "no_event"}),
     "POST /bodycams/recordings/{recording_id}/holds": Spec("bodycam_recording", bodycam_recording_kept,

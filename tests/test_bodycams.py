@@ -824,3 +824,131 @@ def test_novatek_free_gps_boxes_become_the_track(unit: Unit, tmp_path: Path) -> 
     with u.inst.db.session() as session:
         details = session.scalars(select(AuditRecord).where(AuditRecord.action == "bodycam.ingested")).all()[-1].details
     assert details["gps"] == "mp4 freeGPS (Novatek)" and details["gps_points"] == 3
+
+
+def test_gopro_gpmf_and_google_camm_tracks_become_the_track(unit: Unit, tmp_path: Path) -> None:
+    """GoPro GPMF (``gpmd``: GPS5 timed by GPSU, GPS9 with its own times) and Google CAMM (``camm``: type 6 fixes,
+    type 5 positions) metadata tracks muxed into real MP4s beside ffmpeg's H.264 and AAC: read at ingest as the
+    recording's track with times and speed, found by place; samples without a fix are skipped; the video still
+    plays."""
+    import av
+
+    from kuzet.services.bodycams.offload import ingest_file
+    from kuzet.services.bodycams.tracks import embedded_track, sample_entries
+    from kuzet.store.models.bodycams import BodycamDevice
+    from tests.bodycams_support import add_metadata_track, camm_gps, camm_position, gpmf_gps5, gpmf_gps9
+
+    u = unit
+    device_id = _device(u, "GOPRO-1", "dash")
+    _checked_out_and_in(u, device_id)
+    clip = make_clip(tmp_path / "plain.mp4", 3, codec="libx264")
+    gopro = add_metadata_track(clip, tmp_path / "GX010001.MP4", "gpmd", [
+        (0, 1, gpmf_gps5([(43.25, 76.9, 10.0), (43.2501, 76.9002, 11.0)], "260301100000.000")),
+        (1, 1, gpmf_gps5([(43.2502, 76.9004, 12.0), (43.2503, 76.9006, 12.5)], "260301100001.000")),
+        (2, 1, gpmf_gps5([(0.0, 0.0, 0.0)], "260301100002.000", fix=0))])  # no lock: skipped
+    days = (datetime(2026, 3, 1) - datetime(2000, 1, 1)).days
+    hero12 = add_metadata_track(clip, tmp_path / "GX020001.MP4", "gpmd", [
+        (0, 1, gpmf_gps9([(43.26, 76.91, 5.0, days, 36000.0, 3), (43.27, 76.92, 5.0, days, 36000.1, 0),
+                          (43.2601, 76.9101, 5.5, days, 36000.2, 3)]))])
+    gps_epoch = (datetime(2026, 3, 1, 10, 0, 18, tzinfo=UTC) - datetime(1980, 1, 6, tzinfo=UTC)).total_seconds()
+    camm = add_metadata_track(clip, tmp_path / "street.mp4", "camm", [
+        (0, 0.5, camm_gps(gps_epoch, 43.24, 76.95, 3.0, 4.0)),  # 10:00:00 UTC (GPS runs 18 s ahead), 18 km/h
+        (0.5, 0.5, camm_position(43.2401, 76.9501)),  # at the sample's place in the recording
+        (1, 0.5, camm_gps(gps_epoch + 1, 1.0, 1.0, 0.0, 0.0, fix=0))])  # no fix: skipped
+    assert sample_entries(gopro)[-1] == b"gpmd" and sample_entries(camm)[-1] == b"camm"
+    assert embedded_track(clip, None) == (None, [])
+    with av.open(str(camm)) as container:  # still a video its players open
+        assert len(list(container.decode(video=0))) == 45
+    ids = {}
+    with u.inst.db.session() as session:
+        device = session.get(BodycamDevice, device_id)
+        for name, path in (("gopro", gopro), ("hero12", hero12), ("camm", camm)):
+            ids[name] = ingest_file(session, u.inst.settings.bodycams_path, SYSTEM, device=device, source=path,
+                                    filename=path.name, via="upload", ingested_by=None).id
+    keeper = u.headers["keeper"]
+
+    def track(name: str) -> list[dict]:
+        response = u.client.get(f"{API}/recordings/{ids[name]}/track", headers=keeper)
+        assert response.status_code == 200
+        return response.json()
+
+    gopro_track = track("gopro")
+    ten = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert [datetime.fromisoformat(p["at"]) - ten for p in gopro_track] == [
+        timedelta(seconds=s) for s in (0, 0.5, 1, 1.5)]
+    assert abs(gopro_track[0]["lat"] - 43.25) < 1e-6 and abs(gopro_track[3]["lon"] - 76.9006) < 1e-6
+    assert [round(p["speed_kmh"], 1) for p in gopro_track] == [36.0, 39.6, 43.2, 45.0]
+    hero12_track = track("hero12")
+    assert [datetime.fromisoformat(p["at"]) - ten for p in hero12_track] == [timedelta(0), timedelta(seconds=0.2)]
+    assert abs(hero12_track[1]["lat"] - 43.2601) < 1e-6 and abs(hero12_track[0]["speed_kmh"] - 18.0) < 1e-6
+    camm_track = track("camm")
+    started = datetime.fromisoformat(
+        u.client.get(f"{API}/recordings/{ids['camm']}", headers=keeper).json()["started_at"])
+    assert len(camm_track) == 2
+    fix = next(p for p in camm_track if p["speed_kmh"] is not None)
+    assert datetime.fromisoformat(fix["at"]) == ten and abs(fix["speed_kmh"] - 18.0) < 1e-4
+    assert abs(fix["lat"] - 43.24) < 1e-9 and abs(fix["lon"] - 76.95) < 1e-9
+    position = next(p for p in camm_track if p["speed_kmh"] is None)
+    assert abs(datetime.fromisoformat(position["at"]) - (started + timedelta(seconds=0.5))) < timedelta(
+        milliseconds=2)
+    # On the map: found by place, and not seen by another unit.
+    near = u.client.get(f"{API}/recordings", params={"lat": 43.2502, "lon": 76.9004, "radius_m": 50},
+                        headers=keeper).json()
+    assert [r["id"] for r in near["items"]] == [ids["gopro"]]
+    assert u.client.get(f"{API}/recordings/{ids['gopro']}/track", headers=u.headers["stranger"]).status_code == 404
+    with u.inst.db.session() as session:
+        details = {r.object_id: r.details for r in session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "bodycam.ingested"))}
+    assert details[str(ids["gopro"])]["gps"] == "mp4 GPMF (GoPro)" and details[str(ids["gopro"])]["gps_points"] == 4
+    assert details[str(ids["hero12"])]["gps_points"] == 2
+    assert details[str(ids["camm"])]["gps"] == "mp4 CAMM (Google)"
+
+
+def test_a_fixed_cameras_timeline_lists_the_bodycam_recordings_made_near_it(unit: Unit, tmp_path: Path) -> None:
+    """``/cameras/{id}/bodycam-recordings``: the recordings the caller sees whose GPS passed within the radius of the
+    camera during the window; 404 for a camera whose archive the caller may not watch; listing is not audited."""
+    from kuzet.services.bodycams.offload import ingest_file
+    from kuzet.services.cameras import create_camera
+    from kuzet.services.grants import create_grant
+    from kuzet.services.places import create_place
+    from kuzet.store.models.bodycams import BodycamDevice
+    from tests.bodycams_support import add_metadata_track, gpmf_gps5
+
+    u = unit
+    device_id = _device(u, "GOPRO-2", "dash")
+    ten = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    clip = add_metadata_track(make_clip(tmp_path / "plain.mp4", 3, codec="libx264"), tmp_path / "GX.MP4", "gpmd", [
+        (0, 1, gpmf_gps5([(43.25, 76.9, 10.0), (43.2501, 76.9002, 11.0)], "260301100000.000")),
+        (1, 1, gpmf_gps5([(43.2502, 76.9004, 12.0), (43.2503, 76.9006, 12.5)], "260301100001.000"))])
+    with u.inst.db.session() as session:
+        rid = ingest_file(session, u.inst.settings.bodycams_path, SYSTEM, device=session.get(BodycamDevice, device_id),
+                          source=clip, filename=clip.name, via="upload", ingested_by=None, device_started_at=ten).id
+        place = create_place(session, SYSTEM, "district", "Район")
+        cams = {name: create_camera(session, SYSTEM, u.inst.keys, name=name, place_id=place.id, lat=lat, lon=lon,
+                                    main_url="rtsp://192.0.2.1/x").id
+                for name, lat, lon in (("near", 43.2503, 76.9008), ("far", 43.30, 76.95), ("unseen", 43.2503, 76.9))}
+        for name in ("near", "far"):
+            for org in (u.unit_id, u.other_unit_id):
+                create_grant(session, SYSTEM, organisation_id=org, camera_id=cams[name], rights=["view_archive"],
+                             legal_basis="test")
+    keeper, window = u.headers["keeper"], {"start": "2026-03-01T09:55:00Z", "end": "2026-03-01T10:05:00Z"}
+
+    def lane(camera: str, who: dict, **params: str) -> httpx.Response:
+        return u.client.get(f"/api/v1/cameras/{cams[camera]}/bodycam-recordings", params={**window, **params},
+                            headers=who)
+
+    before = len(_actions(u.inst))
+    found = lane("near", keeper).json()
+    assert [r["id"] for r in found] == [rid] and found[0]["distance_m"] < 20 and found[0]["device_kind"] == "dash"
+    assert datetime.fromisoformat(found[0]["started_at"]) == ten and found[0]["serial"] == "GOPRO-2"
+    assert datetime.fromisoformat(found[0]["closest_at"]) == ten + timedelta(seconds=1.5)
+    assert lane("near", keeper, radius_m="5").json() == []
+    assert lane("near", keeper, start="2026-03-01T11:00:00Z", end="2026-03-01T12:00:00Z").json() == []
+    assert lane("far", keeper).json() == []
+    # Another unit watches the same camera but does not see this unit's recording; nobody sees an ungranted camera.
+    assert lane("near", u.headers["stranger"]).json() == []
+    assert lane("unseen", keeper).status_code == 404
+    missing = u.client.get("/api/v1/cameras/2000000000/bodycam-recordings", params=window, headers=keeper)
+    assert lane("unseen", keeper).json() == missing.json()
+    assert lane("near", keeper, start="2026-03-01T10:00:00").status_code == 422
+    assert len(_actions(u.inst)) == before  # a list of recordings shows no video: not audited

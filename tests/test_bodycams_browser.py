@@ -106,6 +106,7 @@ def _street_camera_and_live_car(inst: Installation, org_id: int, device_id: int)
         values, _ = scan_file(path, start)
         session.add(Recording(camera_id=camera.id, stream="main", path=relative, start_at=start, **values))
         live = enable_live(session, SYSTEM, inst.settings, inst.keys, session.get(BodycamDevice, device_id))
+        CAR.update(camera_id=camera.id, recording_id=recording.id, started_at=recording.started_at.isoformat())
     CAR.update(device_id=device_id, push_url=live["push_url"])
 
 
@@ -241,4 +242,33 @@ def test_the_patrol_car_is_on_the_console_map(site: str) -> None:
         marker = page.evaluate("() => { const m = []; window.KUZET.map.eachLayer((l) => { if (l.getLatLng"
                                " && l.options.zIndexOffset === 1000) m.push(l.getLatLng()); }); return m; }")
         assert marker == [{"lat": 44.9, "lng": 65.6}] and page.locator(".crew-marker").count() == 1
+        page.close()
+
+
+def test_the_camera_timeline_has_a_lane_of_bodycam_recordings_played_in_step(site: str) -> None:
+    """On the street camera's own page, the dash camera's recording made beside it shows as a lane of the timeline;
+    clicking it opens the recording at the instant clicked, and the camera's archive at the same instant."""
+    with browser() as chromium:
+        page = chromium.new_page()
+        sign_in(page, site, "keeper", PASSWORD)
+        page.goto(f"{site}/cameras/{CAR['camera_id']}?at={CAR['started_at']}")
+        page.wait_for_function(f"() => (window.KUZET.bodycamLane || []).includes({CAR['recording_id']})",
+                               timeout=20000)
+        assert page.get_by_test_id("bodycam-panel").is_hidden()
+        legend = page.get_by_test_id("timeline-legend").text_content()
+        assert "body/dash" in legend or "нагрудные" in legend or "кеуде" in legend
+        # Click the lane 2.5 s into the recording.
+        x = page.evaluate(f"() => window.KUZET.timeline.xAt(Date.parse('{CAR['started_at']}') + 2500)")
+        page.get_by_test_id("timeline").click(position={"x": x, "y": 89})
+        page.get_by_test_id("bodycam-panel").wait_for()
+        page.wait_for_function("() => window.KUZET.bodycamAt && window.KUZET.position", timeout=20000)
+        page.evaluate("() => document.getElementById('video').pause()")
+        page.wait_for_function("""() => {
+            const shown = document.getElementById('bodycam-video');
+            return shown.paused && window.KUZET.bodycamShown && window.KUZET.position
+                && Math.abs(Date.parse(window.KUZET.bodycamShown) - Date.parse(window.KUZET.position)) < 400;
+        }""", timeout=20000)
+        clicked = page.evaluate(f"() => window.KUZET.timeline.timeAt({x})")
+        position = page.evaluate("() => Date.parse(window.KUZET.position)")
+        assert abs(position - clicked) < 1500  # the camera went to the instant clicked (then played a little)
         page.close()

@@ -1066,6 +1066,40 @@ class NearbyCameraOut(BaseModel):
     near: str = Field(description="What the distance is measured from: `track` (GPS) or `incident` (its place)")
 
 
+class CameraBodycamOut(BaseModel):
+    id: int = Field(description="The body-worn or dash camera recording")
+    serial: str
+    device_kind: str = Field(description="`body` or `dash`")
+    officer_id: int | None
+    title: str
+    started_at: datetime = Field(description="Server time: the device's clock corrected by its shift's offset")
+    ended_at: datetime
+    distance_m: float = Field(description="Its nearest GPS fix to the camera (in the window when it has one there)")
+    closest_at: datetime | None = Field(description="When it was nearest (null: a single fix, no track)")
+
+
+@router.get("/cameras/{camera_id}/bodycam-recordings", response_model=list[CameraBodycamOut])
+def camera_bodycam_recordings(camera_id: Id, start: datetime = Query(...), end: datetime = Query(...),
+                              radius_m: float = Query(300, gt=0, le=5000),
+                              who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> list[dict]:
+    """Body-worn and dash camera recordings the caller sees (as ``/bodycams/recordings``), made within ``radius_m``
+    of this fixed camera during [start, end): a lane of the camera's timeline, each opened in step with its archive.
+    The camera answers 404 unless the caller may watch its archive. Not audited: no video is shown (playing one is)."""
+    from datetime import timedelta
+
+    from kuzet.api.routes.common import camera_for
+    from kuzet.domain.access import Right
+
+    for value, name in ((start, "start"), (end, "end")):
+        if value.tzinfo is None:
+            raise ApiError(422, f"{name} must carry a timezone (e.g. 2025-01-31T10:00:00Z)")
+    if end <= start or end - start > timedelta(days=31):
+        raise ApiError(422, "end must be after start, and the window at most 31 days")
+    with inst.db.session(readonly=True) as session:
+        camera = camera_for(session, who.user, camera_id, Right.VIEW_ARCHIVE)
+        return recordings.near_camera(session, who.user, camera.lat, camera.lon, start, end, radius_m)
+
+
 @router.get("/bodycams/recordings/{recording_id}/nearby-cameras", response_model=list[NearbyCameraOut])
 def nearby_cameras(recording_id: Id, radius_m: float = Query(300, gt=0, le=5000),
                    covering: bool = Query(True, description="Only cameras whose archive holds some of its time"),

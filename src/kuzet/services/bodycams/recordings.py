@@ -323,3 +323,65 @@ def nearby_cameras(session: Session, user: User, recording: BodycamRecording, ra
                     "at": recording.started_at, "until": end, "covered_seconds": covered[camera.id],
                     "near": source})
     return sorted(out, key=lambda c: c["distance_m"])
+
+
+def near_camera(session: Session, user: User, camera_lat: float | None, camera_lon: float | None, start: datetime,
+                end: datetime, radius_m: float = 300, limit: int = 100) -> list[dict]:
+    """Body-worn and dash camera recordings the user sees, made during [start, end) within ``radius_m`` of a fixed
+    camera: a GPS fix of their track (one in the window, when the track has any there) or their first fix within the
+    radius. Earliest first, each with the distance and its window in server time (the device's clock corrected at
+    ingest), to be played in step with the camera's archive. A camera without a place has none near it."""
+    import math
+
+    from kuzet.services.bodycams.tracks import near_clause
+    from kuzet.store.models.bodycams import BodycamDevice, BodycamTrackPoint
+
+    if camera_lat is None or camera_lon is None:
+        return []
+    rows = session.execute(
+        select(BodycamRecording, BodycamDevice.serial, BodycamDevice.kind)
+        .join(BodycamDevice, BodycamDevice.id == BodycamRecording.device_id)
+        .where(visible_recordings(session, user), BodycamRecording.deleted_at.is_(None),
+               BodycamRecording.started_at < end, BodycamRecording.ended_at > start,
+               near_clause(camera_lat, camera_lon, radius_m))
+        .order_by(BodycamRecording.started_at, BodycamRecording.id).limit(limit)).all()
+    if not rows:
+        return []
+    dlat = radius_m / 111_320
+    dlon = radius_m / max(1.0, 111_320 * math.cos(math.radians(camera_lat)))
+    fixes: dict[int, list[tuple[datetime, float, float]]] = {}
+    for recording_id, at, lat, lon in session.execute(
+            select(BodycamTrackPoint.recording_id, BodycamTrackPoint.at, BodycamTrackPoint.lat, BodycamTrackPoint.lon)
+            .where(BodycamTrackPoint.recording_id.in_([r.id for r, _s, _k in rows]),
+                   BodycamTrackPoint.lat.between(camera_lat - dlat, camera_lat + dlat),
+                   BodycamTrackPoint.lon.between(camera_lon - dlon, camera_lon + dlon))):
+        fixes.setdefault(recording_id, []).append((at, lat, lon))
+
+    def metres(lat: float, lon: float) -> float:
+        lat1, lon1, lat2, lon2 = map(math.radians, (camera_lat, camera_lon, lat, lon))
+        h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+        return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+    out = []
+    for recording, serial, kind in rows:
+        near = fixes.get(recording.id, [])
+        during = [f for f in near if start <= _aware(f[0]) < end] or near
+        if during:
+            closest = min(during, key=lambda f: metres(f[1], f[2]))
+            distance, closest_at = metres(closest[1], closest[2]), _aware(closest[0])
+        elif recording.lat is not None and recording.lon is not None:
+            distance, closest_at = metres(recording.lat, recording.lon), None
+        else:
+            continue
+        if distance > radius_m:
+            continue
+        out.append({"id": recording.id, "serial": serial, "device_kind": kind, "officer_id": recording.officer_id,
+                    "title": recording.title, "started_at": recording.started_at, "ended_at": recording.ended_at,
+                    "distance_m": round(distance, 1), "closest_at": closest_at})
+    return out
+
+
+def _aware(at: datetime) -> datetime:
+    from datetime import UTC
+
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

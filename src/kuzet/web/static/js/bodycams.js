@@ -396,4 +396,7 @@ document.getElementById("bc-hold").addEventListener("submit", async (event) => {
 document.getElementById("bc-search").addEventListener("submit", search);
 await Promise.all([loadCategories(), loadDevices()]);
 await Promise.all([search(), flag()]);
+// ?recording=ID (from a camera's timeline): that recording opened at once.
+const wantedRecording = Number(new URLSearchParams(location.search).get("recording"));
+if (wantedRecording > 0) openRecording(wantedRecording).catch((err) => showError(error, err));
 window.KUZET.bodycamsReady = true;

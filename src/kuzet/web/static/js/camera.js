@@ -134,7 +134,8 @@ document.getElementById("next-gap").addEventListener("click", () => jumpToGap(1)
 document.getElementById("prev-gap").addEventListener("click", () => jumpToGap(-1));
 
 // --- the timeline ---------------------------------------------------------------------------------------------------
-const timeline = new Timeline(document.getElementById("timeline"), cameraId, {onSeek: playArchive});
+const timeline = new Timeline(document.getElementById("timeline"), cameraId, {onSeek: playArchive,
+  onBodycam: rights.includes("view_archive") ? openBodycam : null});
 window.KUZET.seek = (iso) => playArchive(new Date(iso));
 window.KUZET.timeline = timeline;
 document.getElementById("legend").replaceChildren(timelineLegend());
@@ -240,6 +241,52 @@ if (form) {
     } catch (err) { state.textContent = `${t("common.error")}: ${err.message}`; }
   });
 }
+
+// --- body-worn and dash camera recordings made near the camera, played in step with it ------------------------------
+// The camera leads: the instant it shows (its archive's position) is where the recording is held, within 0.4 s;
+// play, pause and speed follow it. Both clocks are the server's (the device's clock was corrected at ingest).
+const bodycamPanel = document.getElementById("bodycam-panel");
+const bodycamVideo = document.getElementById("bodycam-video");
+const bodycamMessage = document.getElementById("bodycam-message");
+let bodycam = null;  // {id, start: Date, end: Date}
+
+function openBodycam(recording, at) {
+  bodycam = {id: recording.id, start: new Date(recording.started_at), end: new Date(recording.ended_at)};
+  bodycamPanel.hidden = false;
+  document.getElementById("bodycam-title").textContent = `${t(recording.device_kind === "dash" ? "video.bodycam.dash"
+    : "video.bodycam.body")} ${recording.serial} · ${fmtTime(bodycam.start)} … ${fmtTime(bodycam.end)}`;
+  const link = document.getElementById("bodycam-open");
+  link.href = `/bodycams?recording=${recording.id}`;
+  bodycamVideo.src = `/api/v1/bodycams/recordings/${recording.id}/video.mp4`;
+  bodycamVideo.addEventListener("loadedmetadata", () => followCamera(true), {once: true});
+  playArchive(at);
+}
+
+function followCamera(force = false) {
+  if (!bodycam || !bodycamVideo.readyState) return;
+  const at = window.KUZET.mode === "archive" && archive ? current() : null;
+  const inside = at && at >= bodycam.start && at < bodycam.end;
+  bodycamMessage.hidden = Boolean(inside);
+  bodycamMessage.textContent = inside ? "" : t("video.bodycam.not_now");
+  if (!inside) { bodycamVideo.pause(); window.KUZET.bodycamAt = null; return; }
+  const wanted = (at - bodycam.start) / 1000;
+  if (force || Math.abs(bodycamVideo.currentTime - wanted) > 0.4) bodycamVideo.currentTime = wanted;
+  bodycamVideo.playbackRate = video.playbackRate;
+  if (video.paused !== bodycamVideo.paused) (video.paused ? bodycamVideo.pause() : bodycamVideo.play().catch(() => {}));
+  window.KUZET.bodycamAt = new Date(bodycam.start.getTime() + wanted * 1000).toISOString();
+}
+for (const name of ["timeupdate", "seeked", "play", "pause", "ratechange"]) video.addEventListener(name, () => followCamera());
+bodycamVideo.addEventListener("timeupdate", () => {
+  if (bodycam && bodycamVideo.readyState) {
+    window.KUZET.bodycamShown = new Date(bodycam.start.getTime() + bodycamVideo.currentTime * 1000).toISOString();
+  }
+});
+document.getElementById("bodycam-close").addEventListener("click", () => {
+  bodycam = null;
+  bodycamVideo.pause();
+  bodycamVideo.removeAttribute("src");
+  bodycamPanel.hidden = true;
+});
 
 // ?at=ISO (from event search, incidents): open the archive at that instant instead of live.
 const wantedAt = new URLSearchParams(location.search).get("at");

@@ -1,18 +1,19 @@
 // The archive timeline: recorded ranges and gaps from the index, zoom from days to seconds, click to play.
 // Under them the camera's events: motion intervals as a band, objects and plates as markers (hover for what, click to
-// play the archive from it).
+// play the archive from it). Under those, the body-worn and dash camera recordings made near the camera (GPS within a
+// few hundred metres) as a lane: click one to play it in step with the camera.
 import {api, el, fmtTime, label, t} from "./api.js";
 
-const BAND = {motion: [54, 8], markers: [65, 14]};  // y and height under the recorded ranges (18–44) and gaps (44–52)
+const BAND = {motion: [54, 8], markers: [65, 14], bodycams: [84, 10]};  // y and height under the recorded ranges (18–44) and gaps (44–52)
 /** The colours the timeline draws with; the legend is built from the same table, so the two always agree. */
 export const COLOURS = {
   recorded: "#2f8f4e", gap: "#c0392b", motion: "#e67e22", object: "#1abc9c", plate: "#e84393",
-  position: "#f1c40f", now: "#3498db",
+  position: "#f1c40f", now: "#3498db", bodycam: "#9b59b6",
 };
 const LEGEND = [["recorded", "video.legend.recorded", "bar"], ["gap", "video.legend.gap", "thin"],
   ["motion", "video.legend.motion", "thin"], ["object", "video.legend.object", "triangle"],
   ["plate", "video.legend.plate", "diamond"], ["position", "video.legend.position", "line"],
-  ["now", "video.legend.now", "line"]];
+  ["now", "video.legend.now", "line"], ["bodycam", "video.legend.bodycam", "bar"]];
 
 /** The legend of the timeline: one item per thing it draws, each with a swatch of the colour and shape used. */
 export function timelineLegend() {
@@ -23,10 +24,12 @@ export function timelineLegend() {
 }
 
 export class Timeline {
-  constructor(canvas, cameraId, {onSeek}) {
+  constructor(canvas, cameraId, {onSeek, onBodycam = null}) {
     this.canvas = canvas;
     this.cameraId = cameraId;
     this.onSeek = onSeek;
+    this.onBodycam = onBodycam;  // given: the lane of body-worn/dash camera recordings near the camera is drawn
+    this.bodycams = [];
     this.span = 3600 * 1000;
     this.end = Date.now() + 60 * 1000;
     this.data = {recorded: [], gaps: [], events: []};
@@ -34,6 +37,11 @@ export class Timeline {
     this.hits = [];  // where the events were drawn: {x0, x1, y0, y1, event}
     canvas.addEventListener("click", (e) => {
       const hit = this.hitAt(e.offsetX, e.offsetY);
+      if (hit && hit.event.kind === "bodycam") {
+        const at = Math.min(Math.max(this.timeAt(e.offsetX), Date.parse(hit.event.start)), Date.parse(hit.event.end) - 1);
+        this.onBodycam(hit.event.recording, new Date(at));
+        return;
+      }
       this.onSeek(new Date(hit ? Date.parse(hit.event.start) : this.timeAt(e.offsetX)));
     });
     canvas.addEventListener("mouseleave", () => this.tip(null));
@@ -78,6 +86,12 @@ export class Timeline {
     try {
       this.data = await api(`/api/v1/cameras/${this.cameraId}/timeline?start=${start}&end=${end}`);
     } catch (err) { /* keep the last data */ }
+    if (this.onBodycam) {
+      try {
+        this.bodycams = await api(`/api/v1/cameras/${this.cameraId}/bodycam-recordings?start=${start}&end=${end}`);
+      } catch (err) { /* keep the last lane */ }
+      window.KUZET.bodycamLane = this.bodycams.map((r) => r.id);
+    }
     this.draw();
   }
 
@@ -128,8 +142,18 @@ export class Timeline {
   }
 
   drawEvents(g, w) {
-    // Motion: a band of intervals; objects and plates: markers at their start (plates as diamonds).
+    // Motion: a band of intervals; objects and plates: markers at their start (plates as diamonds); body-worn and
+    // dash camera recordings near the camera: a lane of their own under everything.
     this.hits = [];
+    const [by, bh] = BAND.bodycams;
+    g.fillStyle = COLOURS.bodycam;
+    for (const r of this.bodycams) {
+      const x0 = this.xAt(Date.parse(r.started_at)), x1 = Math.max(this.xAt(Date.parse(r.ended_at)), x0 + 4);
+      if (x1 < 0 || x0 > w) continue;
+      g.fillRect(x0, by, x1 - x0, bh);
+      this.hits.push({x0: x0 - 2, x1: x1 + 2, y0: by - 1, y1: by + bh + 1,
+        event: {kind: "bodycam", start: r.started_at, end: r.ended_at, recording: r}});
+    }
     const events = this.data.events || [];
     const [my, mh] = BAND.motion, [ky, kh] = BAND.markers;
     g.fillStyle = COLOURS.motion;
@@ -163,6 +187,7 @@ export class Timeline {
     for (const hit of this.hits) {
       if (x < hit.x0 || x > hit.x1 || y < hit.y0 || y > hit.y1) continue;
       const d = Math.abs((hit.x0 + hit.x1) / 2 - x);
+      if (hit.event.kind === "bodycam") return {...hit, d};  // a lane of its own: nothing else is drawn there
       if (!best || hit.event.kind !== "motion" && (best.event.kind === "motion" || d < best.d)) best = {...hit, d};
     }
     return best;
@@ -187,6 +212,14 @@ export class Timeline {
       return;
     }
     const e = hit.event;
+    if (e.kind === "bodycam") {
+      const r = e.recording;
+      this.tipNode.textContent = `${t(r.device_kind === "dash" ? "video.bodycam.dash" : "video.bodycam.body")} ${r.serial}`
+        + ` — ${fmtTime(new Date(r.started_at))} … ${fmtTime(new Date(r.ended_at))} · ${Math.round(r.distance_m)} ${t("video.bodycam.m")}`;
+      this.tipNode.style.left = `${Math.max(0, Math.min(x + 10, this.width - 260))}px`;
+      this.tipNode.style.top = `${hit.y0 - 30}px`;
+      return;
+    }
     const what = [label("event_kind", e.kind), e.label && e.kind !== "plate" ? label("object_label", e.label) : "", e.plate || "",
       e.zone ? `${t("ev.zone")}: ${e.zone}` : ""].filter(Boolean).join(" · ");
     const lasted = (Date.parse(e.end) - Date.parse(e.start)) / 1000;
