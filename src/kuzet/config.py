@@ -50,6 +50,8 @@ class S3Config(BaseModel):
     secret_key: SecretStr | None = None
     region: str = "us-east-1"
     prefix: str = Field("recordings/", max_length=200, description="Key prefix of every recording object")
+    # Event pictures (snapshots, plate crops) of every node go straight here, in the same bucket (docs/storage.md).
+    events_prefix: str = Field("events/", min_length=1, max_length=200, description="Key prefix of event pictures")
     # Objects of files under an evidence hold move here (a lifecycle rule on ``prefix`` never reaches them).
     held_prefix: str = Field("held/", min_length=1, max_length=200)
     buffer_max_bytes: int = Field(8 << 30, ge=1 << 20, description="Closed files waiting for upload before alarm")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +26,7 @@ from kuzet.services import access
 from kuzet.services.operations import events as events_service
 from kuzet.services.operations import hotlists, rules
 from kuzet.services.operations.analysis import default_anpr, plan_for
+from kuzet.services.operations.pictures import PicturesUnavailable, event_pictures
 from kuzet.store.models import Camera
 from kuzet.store.models.operations import AlarmRule, CameraAnalysis, Event, HotList, HotListEntry
 
@@ -190,29 +191,33 @@ def get_event(event_id: Id, who: Caller = Depends(caller), inst: Installation = 
         return events_service.event_out(event, session.get(Camera, event.camera_id))
 
 
-def _event_image(event_id: int, which: str, who: Caller, inst: Installation) -> FileResponse:
+def _event_image(event_id: int, which: str, who: Caller, inst: Installation) -> Response:
     with inst.db.session() as session:
         event = _event_for(session, who, event_id)
         camera = session.get(Camera, event.camera_id)
-        relative = event.snapshot if which == "snapshot" else event.crop
-    path = events_service.image_path(inst.settings.events_path, relative)
-    if path is None:
+        key = event.snapshot if which == "snapshot" else event.crop
+    try:
+        data = event_pictures(inst.settings).open(key)
+    except PicturesUnavailable:
+        raise ApiError(503, f"the {which} cannot be read now: the object store does not answer",
+                       headers={"Retry-After": "5"}) from None
+    if data is None:
         raise not_found(f"this event has no {which}")
     audit_view(inst, who, who.user, camera, Action.ARCHIVE_VIEWED, Right.VIEW_ARCHIVE,
                {"event_id": event_id, "via": which})
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/events/{event_id}/snapshot.jpg", response_class=FileResponse, responses=media("image/jpeg"))
+@router.get("/events/{event_id}/snapshot.jpg", response_class=Response, responses=media("image/jpeg"))
 def event_snapshot(event_id: Id, who: Caller = Depends(media_caller),
-                   inst: Installation = Depends(installation)) -> FileResponse:
+                   inst: Installation = Depends(installation)) -> Response:
     """The picture at the detection's best moment (audited as an archive view)."""
     return _event_image(event_id, "snapshot", who, inst)
 
 
-@router.get("/events/{event_id}/crop.jpg", response_class=FileResponse, responses=media("image/jpeg"))
+@router.get("/events/{event_id}/crop.jpg", response_class=Response, responses=media("image/jpeg"))
 def event_crop(event_id: Id, who: Caller = Depends(media_caller),
-               inst: Installation = Depends(installation)) -> FileResponse:
+               inst: Installation = Depends(installation)) -> Response:
     """The plate as read (plate events only; audited as an archive view)."""
     return _event_image(event_id, "crop", who, inst)
 

@@ -40,6 +40,8 @@ from kuzet.services.operations import events as event_store
 from kuzet.services.operations.alarms import alarm_out, alarms_for_event
 from kuzet.services.operations.messages import alarm_subject, event_subject
 from kuzet.services.operations.observations import Observation
+from kuzet.services.operations.pictures import RETRY_SECONDS as PICTURE_RETRY_SECONDS
+from kuzet.services.operations.pictures import SharedPictures, event_pictures
 from kuzet.services.operations.rules import enabled_rules
 from kuzet.store.db import unavailable, utcnow
 from kuzet.store.models import Camera
@@ -198,7 +200,8 @@ class AnalysisService:
     def __init__(self, inst: Installation) -> None:
         self.inst = inst
         self.settings = inst.settings
-        self.store = event_store.EventStore(inst.settings.events_path)
+        self.pictures = event_pictures(inst.settings)
+        self.store = event_store.EventStore(self.pictures)
         self.loops: dict[int, tuple[CameraPlan, asyncio.Task]] = {}
         self.pipelines: dict[int, Any] = {}
         self.queue: asyncio.Queue[Observation] = asyncio.Queue()
@@ -241,6 +244,17 @@ class AnalysisService:
         if self.keeper is not None:
             await self.keeper.start()
         self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._reload_loop())]
+        if isinstance(self.pictures, SharedPictures):
+            self._tasks.append(asyncio.create_task(self._picture_retry_loop(self.pictures)))
+
+    async def _picture_retry_loop(self, pictures: SharedPictures) -> None:
+        """Pictures kept locally while the object store was away go up once it answers (pictures.py)."""
+        while True:
+            try:
+                await asyncio.to_thread(pictures.retry)
+            except Exception:
+                log.exception("event picture upload failed")
+            await asyncio.sleep(PICTURE_RETRY_SECONDS)
 
     def _close_dangling(self, camera_ids: list[int] | None) -> int:
         with self.inst.db.session() as session:
@@ -522,10 +536,12 @@ class EventRetentionService(PeriodicService):
 
     def run_once(self) -> int:
         cutoff = utcnow() - timedelta(days=self.inst.settings.operations.events_retention_days)
+        pictures = event_pictures(self.inst.settings)
         total = 0
         while True:
             with self.inst.db.session() as session:
-                n = event_store.prune(session, self.inst.settings.events_path, cutoff)
+                n, keys = event_store.prune_rows(session, cutoff)
+            pictures.delete(keys)  # after the commit: a failed one keeps rows and pictures together
             total += n
             if n == 0:
                 if total:

@@ -16,6 +16,7 @@ from kuzet.services.operations import hotlists, incidents, rules
 from kuzet.services.operations.alarms import RESPONDERS, raise_alarm
 from kuzet.services.operations.events import EventStore
 from kuzet.services.operations.observations import Observation
+from kuzet.services.operations.pictures import event_pictures
 from kuzet.services.operations.rules import rule_organisations
 from kuzet.services.simulator.scenes import DEMO_PLATE
 from kuzet.store.db import utcnow
@@ -72,7 +73,7 @@ def seed(inst: Installation, city: DemoCity) -> None:
 
 def _history(session: Session, inst: Installation, city: DemoCity) -> None:
     """Handled incidents of the past week, each opened from an alarm, with a crew and its times."""
-    store = EventStore(inst.settings.events_path)
+    store = EventStore(event_pictures(inst.settings))
     crew = _user(session, "responder1")
     district1 = session.get(Place, city.districts[0]).path
     now = utcnow().replace(minute=0, second=0, microsecond=0)

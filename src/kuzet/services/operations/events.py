@@ -1,13 +1,12 @@
-"""Events: every detection in the database, linked to the archive by camera and time; snapshots on disk; search.
+"""Events: every detection in the database, linked to the archive by camera and time; their pictures; search.
 
-A snapshot lives at ``<events dir>/<camera>/<YYYY-MM-DD>/<event id>.jpg`` (plate crops ``…-plate.jpg``), written
-atomically; the row holds its path relative to the events directory.
+A snapshot's key is ``<camera>/<YYYY-MM-DD>/<event id>.jpg`` (plate crops ``…-plate.jpg``); the row holds the key and
+the pictures live behind :mod:`kuzet.services.operations.pictures` (files in the events directory, or the object store
+every node reads).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from kuzet.domain.access import Right
 from kuzet.domain.operations import EventKind
 from kuzet.services import access
 from kuzet.services.operations.observations import Observation
+from kuzet.services.operations.pictures import EventPictures, LocalPictures
 from kuzet.store.db import iso_utc, load_by_ids
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.operations import Alarm, Event
@@ -31,27 +31,6 @@ CLIP_AFTER = timedelta(seconds=20)  # … and ends this long after it
 
 class EventError(ValueError):
     pass
-
-
-def save_image(events_dir: Path, camera_id: int, at: datetime, name: str, data: bytes) -> str:
-    """Write a JPEG atomically; return its path relative to ``events_dir``."""
-    relative = Path(str(camera_id)) / at.strftime("%Y-%m-%d") / name
-    target = events_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return relative.as_posix()
-
-
-def image_path(events_dir: Path, relative: str | None) -> Path | None:
-    """The file of a stored snapshot, or None if it is gone (or the path would leave the events directory)."""
-    if not relative:
-        return None
-    path = (events_dir / relative).resolve()
-    if events_dir.resolve() not in path.parents or not path.is_file():
-        return None
-    return path
 
 
 def event_zones(event: Event) -> list[str]:
@@ -106,8 +85,8 @@ class Applied:
 class EventStore:
     """Turns observations into event rows. Remembers which row each open observation key belongs to."""
 
-    def __init__(self, events_dir: Path) -> None:
-        self.events_dir = events_dir
+    def __init__(self, pictures: EventPictures | Path) -> None:
+        self.pictures: EventPictures = LocalPictures(pictures) if isinstance(pictures, Path) else pictures
         self._open: dict[tuple[int, str], int] = {}
 
     def apply(self, session: Session, obs: Observation) -> Applied | None:
@@ -137,10 +116,9 @@ class EventStore:
             if obs.label and not event.label:
                 event.label = obs.label
         if obs.snapshot:
-            event.snapshot = save_image(self.events_dir, obs.camera_id, event.start_at, f"{event.id}.jpg",
-                                        obs.snapshot)
+            event.snapshot = self.pictures.save(obs.camera_id, event.start_at, f"{event.id}.jpg", obs.snapshot)
         if obs.crop:
-            event.crop = save_image(self.events_dir, obs.camera_id, event.start_at, f"{event.id}-plate.jpg", obs.crop)
+            event.crop = self.pictures.save(obs.camera_id, event.start_at, f"{event.id}-plate.jpg", obs.crop)
         last = obs.seen_until
         if obs.phase == "end":
             event.end_at = max(obs.end or last, event.start_at)
@@ -252,22 +230,25 @@ def timeline_events(session: Session, camera_id: int, start: datetime, end: date
 
 # --- retention ------------------------------------------------------------------------------------------------------
 
-def prune(session: Session, events_dir: Path, older_than: datetime, batch: int = 500) -> int:
-    """Delete events that ended before ``older_than`` with their pictures, except those an incident refers to."""
+def prune_rows(session: Session, older_than: datetime, batch: int = 500) -> tuple[int, list[str]]:
+    """Delete events that ended before ``older_than``, except those an incident refers to; returns how many and the
+    keys of their pictures (to delete once the transaction committed)."""
     kept = select(Alarm.event_id).where(Alarm.incident_id.is_not(None), Alarm.event_id.is_not(None))
     rows = session.execute(
         select(Event.id, Event.snapshot, Event.crop)
         .where(and_(Event.end_at.is_not(None), Event.end_at < older_than), Event.id.not_in(kept))
         .order_by(Event.end_at).limit(batch)).all()
     if not rows:
-        return 0
+        return 0, []
     ids = [r.id for r in rows]
     session.execute(update(Alarm).where(Alarm.event_id.in_(ids)).values(event_id=None))
     session.execute(delete(Event).where(Event.id.in_(ids)))
-    for row in rows:
-        for rel in (row.snapshot, row.crop):
-            path = image_path(events_dir, rel)
-            if path is not None:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-    return len(ids)
+    return len(ids), [key for row in rows for key in (row.snapshot, row.crop) if key]
+
+
+def prune(session: Session, pictures: EventPictures | Path, older_than: datetime, batch: int = 500) -> int:
+    """:func:`prune_rows` and their pictures (deleted before the caller commits; the retention service deletes them
+    after)."""
+    n, keys = prune_rows(session, older_than, batch)
+    (LocalPictures(pictures) if isinstance(pictures, Path) else pictures).delete(keys)
+    return n

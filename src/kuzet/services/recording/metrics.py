@@ -31,6 +31,7 @@ def render(inst: Installation) -> bytes:
     _installation_metrics(inst, registry)
     _upload_metrics(inst, registry)
     _cluster_metrics(inst, registry)
+    _analysis_metrics(inst, registry)
     recorder = inst.running.recorder
     if recorder is not None:
         written.set(recorder.bytes_written)
@@ -176,4 +177,42 @@ def _cluster_metrics(inst: Installation, registry: CollectorRegistry) -> None:
     Gauge("kuzet_cluster_cameras_taken_over", "Cameras taken over from another node since start",
           registry=registry).set(keeper.moves_in)
     Gauge("kuzet_cluster_leases_lost", "Leases lost (taken over or not renewed in time) since start",
+          registry=registry).set(keeper.lost_total)
+
+
+def _analysis_metrics(inst: Installation, registry: CollectorRegistry) -> None:
+    """This node's video analysis: its analysis leases (``[cluster] enabled``, docs/scale.md "Analysis on workers")
+    and the event pictures waiting for the object store (docs/storage.md)."""
+    from kuzet.services.operations.pictures import SharedPictures
+
+    analysis = inst.running.analysis
+    if analysis is None:
+        return
+    pictures = getattr(analysis, "pictures", None)
+    if isinstance(pictures, SharedPictures):
+        Gauge("kuzet_event_pictures_pending", "Event pictures kept locally until the object store takes them",
+              registry=registry).set(pictures.pending)
+        Gauge("kuzet_event_pictures_uploaded", "Event pictures stored in the object store since start",
+              registry=registry).set(pictures.uploaded)
+    keeper = analysis.keeper
+    if keeper is None:
+        return
+    Gauge("kuzet_cluster_analysis_node_info", "This analysing node", ["node"], registry=registry).labels(
+        keeper.node).set(1)
+    Gauge("kuzet_cluster_analysis_cameras_held", "Cameras this node holds an analysis lease on",
+          registry=registry).set(len(keeper.tokens))
+    Gauge("kuzet_cluster_analysis_cameras_analysed", "Cameras whose analysis loop runs on this node",
+          registry=registry).set(len(analysis.loops))
+    Gauge("kuzet_cluster_analysis_lease_age_seconds", "Seconds since this node's analysis leases were last renewed",
+          registry=registry).set(keeper.lease_age())
+    last = keeper.last_pass
+    Gauge("kuzet_cluster_analysis_live_nodes", "Analysing nodes with a fresh heartbeat, as last seen",
+          registry=registry).set(last.live_nodes if last else 0)
+    Gauge("kuzet_cluster_analysis_fair_share", "The most cameras this node should analyse",
+          registry=registry).set(last.share if last else 0)
+    Gauge("kuzet_cluster_analysis_lease_failures", "Analysis lease passes that failed since start",
+          registry=registry).set(keeper.failures)
+    Gauge("kuzet_cluster_analysis_cameras_taken_over", "Cameras whose analysis this node took over since start",
+          registry=registry).set(keeper.moves_in)
+    Gauge("kuzet_cluster_analysis_leases_lost", "Analysis leases lost (taken over or not renewed) since start",
           registry=registry).set(keeper.lost_total)

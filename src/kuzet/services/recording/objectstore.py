@@ -111,6 +111,31 @@ class ObjectStore:
             raise ObjectStoreError(f"verify {key}: stored checksum differs from the file's")
         return Uploaded(key, size, sha256)
 
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Uploaded:
+        """Upload a small object from memory (an event picture); the server checks the SHA-256 sent with it."""
+        digest = hashlib.sha256(data).digest()
+        self._call(f"put {key}", self.client.put_object, Key=key, Body=data, ContentLength=len(data),
+                   ContentType=content_type, ChecksumSHA256=base64.b64encode(digest).decode())
+        return Uploaded(key, len(data), digest.hex())
+
+    def get(self, key: str) -> bytes | None:
+        """A whole (small) object, or None if there is no such key; other failures raise ObjectStoreError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):  # no bucket: nothing in it
+                return None
+            raise ObjectStoreError(f"get {key}: {error.get('Code', '?')} {error.get('Message', '')}".strip()) from None
+        except BotoCoreError as exc:  # connection refused, timeouts
+            raise ObjectStoreError(f"get {key}: {type(exc).__name__}: {exc}") from None
+        try:
+            return body.read()
+        finally:
+            body.close()
+
     def copy_verified(self, source: str, target: str, size: int) -> None:
         """Server-side copy of ``source`` to ``target``; the copy must have ``size`` bytes."""
         self._call(f"copy {source}", self.client.copy_object, Key=target,
