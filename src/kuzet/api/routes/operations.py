@@ -208,14 +208,16 @@ def _event_image(event_id: int, which: str, who: Caller, inst: Installation) -> 
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/events/{event_id}/snapshot.jpg", response_class=Response, responses=media("image/jpeg"))
+@router.get("/events/{event_id}/snapshot.jpg", response_class=Response,
+            responses={**media("image/jpeg"), **errors(503)})
 def event_snapshot(event_id: Id, who: Caller = Depends(media_caller),
                    inst: Installation = Depends(installation)) -> Response:
     """The picture at the detection's best moment (audited as an archive view)."""
     return _event_image(event_id, "snapshot", who, inst)
 
 
-@router.get("/events/{event_id}/crop.jpg", response_class=Response, responses=media("image/jpeg"))
+@router.get("/events/{event_id}/crop.jpg", response_class=Response,
+            responses={**media("image/jpeg"), **errors(503)})
 def event_crop(event_id: Id, who: Caller = Depends(media_caller),
                inst: Installation = Depends(installation)) -> Response:
     """The plate as read (plate events only; audited as an archive view)."""
