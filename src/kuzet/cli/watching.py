@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     keys_app.command("show")(keys_show)
     bench_app.command("seek")(bench_seek)
     bench_app.command("live")(bench_live)
+    bench_app.command("map")(bench_map)
 
 
 def bench_seek(
@@ -45,6 +46,20 @@ def bench_live(
     from kuzet.bench.watching import run_live_benchmark
 
     print_json(run_live_benchmark(viewers, seconds, progress=None if json_out else err_console))
+
+
+def bench_map(
+    small: Annotated[float, typer.Option(help="Scale of the small city (1 = 10,000 cameras).")] = 0.1,
+    large: Annotated[float, typer.Option(help="Scale of the large city.")] = 1.0,
+    repeat: Annotated[int, typer.Option(help="Calls per measurement (the median is kept).")] = 60,
+    json_out: JsonOpt = False,
+) -> None:
+    """Map of the control centre zoomed out: clusters from positions in memory against the database's GROUP BY,
+    on a small and a large synthetic city (cost must not grow with the city)."""
+    from kuzet.bench.map import run_map_benchmark
+
+    print_json(run_map_benchmark(small, large, repeat,
+                                 progress=None if json_out else lambda m: err_console.print(m)))
 
 
 @export_app.command("create")
