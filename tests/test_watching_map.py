@@ -103,8 +103,8 @@ def test_every_camera_callers_count_from_memory_as_the_database_would(inst: Inst
     assert cameras == 0 and sum(counts) == CAMERAS
     with inst.db.session() as session:
         place_id = session.scalar(city_map.select(Camera.place_id).limit(1))
-        session.add(Camera(name="Added", kind="street", place_id=place_id, main_url="rtsp://127.0.0.1:9/y", lat=44.9, lon=65.9,
-                           retention_days=30, enabled=False))
+        session.add(Camera(name="Added", kind="street", place_id=place_id, main_url="rtsp://127.0.0.1:9/y",
+                           lat=44.9, lon=65.9, retention_days=30, enabled=False))
     cameras, counts = _layers(client, grid, bbox="65.0,44.5,66.0,45.0", zoom=10)
     assert cameras == 0 and sum(counts) == CAMERAS + 1
 
