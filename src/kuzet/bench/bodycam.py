@@ -1,9 +1,11 @@
 """``kuzet bench bodycam``: offload against the disk it reads from, and a resumable upload cut at 50 %.
 
 In a scratch installation (SQLite, a temporary directory on the data disk): a file of ``size_mb`` MiB is written and
-flushed; its pages are dropped from the page cache (``posix_fadvise DONTNEED``) before every timed read, so reads come
-from the disk. The ceiling is a bare sequential read of the file (8 MiB blocks); ingest is ``ingest_file`` (SHA-256,
-PyAV index, move to the originals, the database row and its audit record) on the same cold file. The upload goes
+flushed (a real 2 s H.264 MP4 made by FFmpeg, ``moov`` first, then a ``free`` box of random bytes to the size, so the
+index reads a camera's header, not garbage); its pages are dropped from the page cache (``posix_fadvise DONTNEED``)
+before every timed read, so reads come from the disk. The ceiling is a bare sequential read of the file (8 MiB
+blocks); ingest is ``ingest_file`` (SHA-256, PyAV index, move to the originals, the database row and its audit record)
+on the same cold file. The upload goes
 through a real HTTP server (uvicorn on a free loopback port) with the tus client ``tuspy``: one PATCH streams from
 offset 0 and the connection is cut once 50 % has been sent; a new client asks the server's offset (HEAD) and sends the
 rest but its last MiB, which goes in a PATCH of its own: that request's round trip is what the officer waits once the
@@ -46,11 +48,34 @@ def _sequential_read(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def _write_file(path: Path, size: int, progress: Callable[[str, int, int], None]) -> str:
+def _media_head(work: Path) -> bytes:
+    """A real 2 s H.264 MP4 with its ``moov`` first (``+faststart``), made by FFmpeg: the file starts as a camera's."""
+    import subprocess
+
+    from kuzet.services.recording.ffmpeg import ffmpeg_binary
+
+    clip = work / "head.mp4"
+    subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=320x240:rate=25:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(clip)], check=True, timeout=120)
+    head = clip.read_bytes()
+    clip.unlink()
+    return head
+
+
+def _write_file(path: Path, size: int, progress: Callable[[str, int, int], None], head: bytes = b"") -> str:
+    """``head`` (a small MP4), then a ``free`` box filling the file to ``size`` with random bytes: a valid MP4 of that
+    size whose index reads like a camera's (header and ``moov``), with nothing below that can compress the rest."""
     block = os.urandom(BLOCK)
     digest = hashlib.sha256()
+    prefix = head + ((1).to_bytes(4, "big") + b"free" + (size - len(head)).to_bytes(8, "big") if head else b"")
+    if len(prefix) > size:
+        raise ValueError("the file is smaller than its MP4 header")
     written = 0
     with open(path, "wb") as fh:
+        fh.write(prefix)
+        digest.update(prefix)
+        written = len(prefix)
         while written < size:
             # every block differs (a counter in front), so nothing below can deduplicate or compress it away
             piece = (written.to_bytes(8, "little") + block[8:])[: size - written]
@@ -103,7 +128,7 @@ def run_offload_benchmark(size_mb: int = 2048, work_dir: Path | None = None,
             devices.check_in(session, SYSTEM, admin, device)
             device_id = device.id
         source = scratch / "source.mp4"
-        original = _write_file(source, size, progress)
+        original = _write_file(source, size, progress, _media_head(scratch))
         progress("reading the disk", 0, 1)
         read_seconds = _sequential_read(source)
 
@@ -201,6 +226,7 @@ def run_offload_benchmark(size_mb: int = 2048, work_dir: Path | None = None,
                                             device=device, source=copy, filename="ingest.mp4", via="watch",
                                             ingested_by=None)
             ingest_hash = recording.sha256
+            ingest_media = f"{(recording.media or {}).get('container')} {(recording.media or {}).get('video')}"
         ingest_seconds = time.perf_counter() - started
         ingest_cpu = time.thread_time() - cpu_started
         inst.close()
@@ -219,6 +245,7 @@ def run_offload_benchmark(size_mb: int = 2048, work_dir: Path | None = None,
             "ingest_vs_disk_per_cpu_second": round(ceiling / ingest_cpu, 3) if ingest_cpu else None,
             "load_average": os.getloadavg()[0],
             "ingest_hash_matches": ingest_hash == original,
+            "indexed_as": ingest_media,
             "upload": {
                 "cut_at_bytes": sent_first, "offset_after_cut": offset_after_cut, "resumed_from": resumed_from,
                 "bytes_sent_after_resume": size - resumed_from,
