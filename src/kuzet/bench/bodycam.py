@@ -39,13 +39,35 @@ def _drop_cache(path: Path) -> None:
 
 
 def _sequential_read(path: Path) -> float:
-    """Seconds to read the file once, cold, in 8 MiB blocks (the ceiling)."""
+    """Seconds to read the file once, cold, in 8 MiB blocks (the ceiling): the faster of a buffered read and a direct
+    one (``O_DIRECT`` into one reused buffer, as the ingest reads), so the ceiling is the disk's best, not a slow way
+    of reading it."""
+    import mmap
+
     _drop_cache(path)
     started = time.perf_counter()
     with open(path, "rb", buffering=0) as fh:
         while fh.read(BLOCK):
             pass
-    return time.perf_counter() - started
+    buffered = time.perf_counter() - started
+    if not getattr(os, "O_DIRECT", 0):
+        return buffered
+    _drop_cache(path)
+    buffer = mmap.mmap(-1, BLOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return buffered
+    try:
+        started = time.perf_counter()
+        offset = 0
+        while size := os.preadv(fd, [buffer], offset):
+            offset += size
+        direct = time.perf_counter() - started
+    finally:
+        os.close(fd)
+        buffer.close()
+    return min(buffered, direct)
 
 
 def _media_head(work: Path) -> bytes:
