@@ -266,7 +266,15 @@ def run_scale_benchmark(database_url: str, events_url: str, *, cameras: int = 30
 
         if seaweed is not None and outage > 0:
             say(f"S3 outage: SeaweedFS stopped for {outage:g} s…")
-            result["s3_outage"] = _s3_outage(seaweed, outage, backlog, now, recording_since, cameras)
+            def covered(since: datetime, until: datetime) -> tuple[int, int]:
+                with db.session() as s:
+                    through = s.scalar(select(func.count(distinct(Recording.camera_id)))
+                                       .where(Recording.end_at >= until))
+                    opened = s.scalar(select(func.count()).select_from(Gap)
+                                      .where(Gap.start_at >= since, Gap.start_at <= until))
+                return int(through or 0), int(opened or 0)
+
+            result["s3_outage"] = _s3_outage(seaweed, outage, backlog, now, covered)
 
         # 5. kill -9 of the node holding the most cameras.
         held = holders()
@@ -332,6 +340,7 @@ def run_scale_benchmark(database_url: str, events_url: str, *, cameras: int = 30
                 settings = load_settings(environ={"KUZET_DATA_DIR": str(work / name), **env})
                 uploader = Uploader(settings, db)
                 after_stop[name] = uploader.run_once().uploaded
+                uploader.close()
                 uploader.store.client.close()
             result["s3"] |= {"uploaded_when_node_came_back": after_stop, **_s3_check(seaweed, db, "kuzet-scale")}
         result["ids"] = len(ids)
@@ -401,31 +410,32 @@ def _fetch(url: str, headers: dict[str, str], starts: bytes) -> bool:
     return response.status_code == 200 and response.content.startswith(starts)
 
 
-def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, recording_since: Callable,  # noqa: ANN001
-               cameras: int) -> dict:
+def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, covered: Callable) -> dict:  # noqa: ANN001
     """Stop the S3 server for ``seconds`` (recording goes on), sample the backlog, start it again on the same data
-    and ports, and time the drain of every file closed before it returned."""
-    def total(b: dict[str, tuple[int, int]]) -> tuple[int, int]:
-        return sum(f for f, _ in b.values()), sum(n for _, n in b.values())
+    and ports, and time the drain of every file closed before it was back. ``covered(since, until)``: (cameras whose
+    files reach past ``until``, gaps opened in between)."""
+    def total(b: dict[str, tuple[int, int]]) -> dict[str, int]:
+        return {"files": sum(f for f, _ in b.values()), "bytes": sum(n for _, n in b.values())}
 
     before = total(backlog())
     seaweed.stop()
     stopped_at, t0 = now(), time.monotonic()
     samples: list[dict] = []
     while (elapsed := time.monotonic() - t0) < seconds:
-        files, size = total(backlog())
-        samples.append({"seconds": round(elapsed, 1), "files": files, "bytes": size})
+        samples.append({"seconds": round(elapsed, 1), **total(backlog())})
         time.sleep(min(5.0, max(0.0, seconds - elapsed)))
-    peak = total(backlog())
-    per_node = {node: {"files": f, "bytes": n} for node, (f, n) in sorted(backlog().items())}
-    recording = len(recording_since(stopped_at))
-    seaweed.start()
+    at_return = backlog()
+    restart = time.monotonic()
+    seaweed.start()  # the same data directory and ports
     back_at, t1 = now(), time.monotonic()
     _wait(lambda: not backlog(back_at), 600, "the backlog of the outage to drain", interval=1)
-    return {"seconds_away": round(t1 - t0, 1), "backlog_before": {"files": before[0], "bytes": before[1]},
-            "backlog_at_return": {"files": peak[0], "bytes": peak[1]}, "backlog_at_return_per_node": per_node,
-            "samples": samples, "cameras_recording_new_files_while_away": recording, "cameras": cameras,
-            "seconds_until_drained": round(time.monotonic() - t1, 1)}
+    drained = time.monotonic() - t1
+    cameras_through, gaps = covered(stopped_at, back_at)
+    return {"seconds_stopped": round(restart - t0, 1), "seconds_until_s3_answered_again": round(t1 - restart, 1),
+            "backlog_before": before, "samples": samples, "backlog_at_return": total(at_return),
+            "backlog_at_return_per_node": {n: {"files": f, "bytes": b} for n, (f, b) in sorted(at_return.items())},
+            "seconds_until_drained": round(drained, 1),
+            "cameras_recording_through": cameras_through, "gaps_while_away": gaps}
 
 
 def _count(held: dict[int, str]) -> dict[str, int]:

@@ -117,8 +117,9 @@ def bench_scale(
                           f"{f['seconds_until_recording_again']['max']} s at most (goal {f['goal_seconds']} s)")
         if "s3_outage" in result:
             o = result["s3_outage"]
-            err_console.print(f"S3 away {o['seconds_away']} s: backlog {o['backlog_at_return']['files']} files, "
-                              f"drained {o['seconds_until_drained']} s after it returned")
+            err_console.print(f"S3 stopped {o['seconds_stopped']} s (+{o['seconds_until_s3_answered_again']} s to "
+                              f"start): backlog {o['backlog_at_return']['files']} files, drained "
+                              f"{o['seconds_until_drained']} s after it returned; {o['gaps_while_away']} gaps")
         if "s3" in result:
             err_console.print(f"S3: {result['s3']['files_lost']} files lost; bytes in S3 = bytes recorded: "
                               f"{result['s3']['bytes_in_s3_equal_bytes_recorded']}")
