@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from kuzet.bench import create_scratch_schema, drop_scratch_schema
@@ -335,14 +335,19 @@ def run_scale_benchmark(database_url: str, events_url: str, *, cameras: int = 30
             rows = list(s.execute(select(Recording.camera_id, Recording.node, Recording.start_at, Recording.end_at,
                                          Recording.bytes, Recording.object_key, Recording.state)).all())
         result["failover"]["overlapping_files_of_two_nodes"] = _overlaps(rows)
-        with db.session() as s:  # every index row written now: the gaps from the kill until the check
-            gaps = list(s.scalars(select(Gap).where(Gap.start_at > killed_at - timedelta(seconds=60),
-                                                    Gap.start_at <= checked_at)))
-        gaps_per_camera = {c: [g.reason for g in gaps if g.camera_id == c and g.start_at <= first_new[c]]
-                           for c in moved}
+        with db.session() as s:  # every index row written now: the gaps that span each moved camera's move
+            gaps = list(s.scalars(select(Gap).where(Gap.start_at <= checked_at,
+                                                    (Gap.end_at.is_(None)) | (Gap.end_at >= killed_at))))
+        spanning = {c: [g for g in gaps if g.camera_id == c and g.start_at <= first_new[c]
+                        and (g.end_at is None or g.end_at >= last_old.get(c, killed_at))] for c in moved}
+        gaps_per_camera = {c: [g.reason for g in v] for c, v in spanning.items()}
         result["failover"] |= {
             "gaps_per_moved_camera": sorted({len(v) for v in gaps_per_camera.values()}),
             "gap_reasons": sorted({r for v in gaps_per_camera.values() for r in v}),
+            "gap_start_before_kill_seconds": {"max": round(max(((killed_at - g.start_at).total_seconds()
+                                                                for v in spanning.values() for g in v), default=0), 1),
+                                              "min": round(min(((killed_at - g.start_at).total_seconds()
+                                                                for v in spanning.values() for g in v), default=0), 1)},
             "gaps_on_cameras_not_moved": sum(1 for g in gaps if g.camera_id not in moved and g.start_at > killed_at)}
         if seaweed is not None:
             after_stop: dict[str, int] = {}
