@@ -87,9 +87,15 @@ def _wait(predicate: Callable[[], object], timeout: float, what: str, interval: 
 
 
 def _cpu_split(pid: int) -> tuple[float, float]:
-    """(CPU seconds of the process itself, of its children: ffmpeg) from /proc."""
+    """(CPU seconds of the process itself, of its children: ffmpeg) from /proc. Children that ended count through
+    the process's cutime/cstime (a restarted ffmpeg must not make the figure go down)."""
     own = _cpu_seconds([pid])
-    return own, _cpu_seconds(_tree(pid)) - own
+    reaped = 0.0
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return own, _cpu_seconds(_tree(pid)) - own + reaped
 
 
 def _cpu_percent(pids: dict[str, int], seconds: float) -> dict[str, dict[str, float]]:
