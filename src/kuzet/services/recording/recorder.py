@@ -523,10 +523,3 @@ class Recorder:
             rec.start()
         elif not wanted and camera_id in self.substreams:
             await self.substreams.pop(camera_id).stop()
-
-    def resolve_stream(self, camera_id: int, stream: str) -> str:
-        """The stream to subscribe to: a camera without a sub stream serves its main stream for tiles too."""
-        urls = self.urls.get(camera_id)
-        if stream == "sub" and (urls is None or urls[1] is None):
-            return "main"
-        return stream
