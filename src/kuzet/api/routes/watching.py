@@ -180,7 +180,7 @@ async def _node_live(websocket: WebSocket, inst: Installation, camera_id: int, s
                                               "message": "this node does not record the camera"}))
         await websocket.close()
         return
-    stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
+    stream = resolve_stream(recorder.has_sub_stream(camera_id), stream, Purpose.ANALYSIS)
     try:
         async with hub.subscribe(camera_id, stream, maxsize=64) as sub:
             await websocket.send_text(json.dumps({"type": "init", "stream": stream, "node": True}))

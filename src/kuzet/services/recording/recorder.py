@@ -513,6 +513,11 @@ class Recorder:
             except Exception:
                 log.exception("camera reload failed")
 
+    def has_sub_stream(self, camera_id: int) -> bool:
+        """Whether this recorder knows a sub stream URL for the camera (for ``watching.streams.resolve_stream``)."""
+        urls = self.urls.get(camera_id)
+        return urls is not None and urls[1] is not None
+
     async def _on_demand(self, camera_id: int, stream: str, wanted: bool) -> None:
         if stream != "sub":
             return
