@@ -81,7 +81,7 @@ def export_create(
     from kuzet.domain.access import Right
     from kuzet.services import access
     from kuzet.services.audit import Actor
-    from kuzet.services.watching.evidence import ExportError, build_export, create_export
+    from kuzet.services.watching.evidence import ExportError, build_export, bundle_file, create_export
     from kuzet.store.models import Camera, User
     from kuzet.store.models.watching import Export
 
@@ -106,7 +106,9 @@ def export_create(
         export = session.get(Export, export_id)
     if export.state != "done":
         fail(f"export failed: {export.error}")
-    path = inst.settings.data_dir / export.path
+    path = bundle_file(inst.settings.data_dir, export)
+    if path is None:
+        fail("the bundle file is gone from the server")
     if out:
         shutil.copyfile(path, out)
         path = out
