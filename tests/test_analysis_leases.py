@@ -128,8 +128,8 @@ class _Recorder:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    def resolve_stream(self, camera_id: int, stream: str) -> str:
-        return stream
+    def has_sub_stream(self, camera_id: int) -> bool:
+        return True
 
 
 class _Holding:

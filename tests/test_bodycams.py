@@ -218,6 +218,58 @@ def test_a_cut_upload_resumes_with_a_real_tus_client_and_keeps_the_chain_of_cust
     assert u.inst.verify_audit().ok
 
 
+def test_an_upload_is_hashed_as_it_arrives_and_once_more_only_after_a_restart(unit: Unit,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """PATCHes that follow one another in the same process carry the SHA-256 on: the last byte leaves nothing to read.
+    A resume the process cannot vouch for (a restart, another worker, the part touched) hashes the stored part once."""
+    from kuzet.services.bodycams import offload
+
+    u = unit
+    _device(u)
+    data = os.urandom(5 << 20) + b"tail"
+    original_hash = hashlib.sha256(data).hexdigest()
+    reads: list[int | None] = []
+    real_hash_file = offload.hash_file
+
+    def counted(path: Path, length: int | None = None, **kw: int):  # noqa: ANN202
+        reads.append(length)
+        return real_hash_file(path, length, **kw)
+
+    monkeypatch.setattr(offload, "hash_file", counted)
+    c, tus = u.client, {**u.headers["keeper"], "Tus-Resumable": "1.0.0"}
+    created = c.post(f"{API}/uploads", headers={**tus, "Upload-Length": str(len(data)),
+                                                "Upload-Metadata": "device QldDLTE=,filename Y2xpcC5tcDQ="})
+    assert created.status_code == 201, created.text
+    url = created.headers["Location"].removeprefix("http://testserver")
+    upload_id = url.rsplit("/", 1)[1]
+    cuts = [0, 1 << 20, (2 << 20) + 7, 3 << 20, 4 << 20, len(data)]
+
+    def patch(i: int) -> httpx.Response:
+        response = c.patch(url, content=data[cuts[i]:cuts[i + 1]], headers={
+            **tus, "Upload-Offset": str(cuts[i]), "Content-Type": "application/offset+octet-stream"})
+        assert response.status_code == 204, response.text
+        return response
+
+    patch(0)
+    patch(1)
+    assert reads == []  # in order, in one process: hashed from memory
+    offload.forget_running_hash(upload_id)  # as after a restart
+    patch(2)
+    assert reads == [cuts[2]]  # the stored part, once
+    patch(3)
+    assert reads == [cuts[2]]
+    part = offload.part_path(u.inst.settings.bodycams_path, upload_id)
+    os.utime(part, ns=(0, 0))  # the part changed behind this process's back: its hash in memory is not trusted
+    done = patch(4)
+    assert reads == [cuts[2], cuts[4]]  # ingest itself read nothing again
+    with u.inst.db.session() as session:
+        recording = session.get(BodycamRecording, int(done.headers["X-Kuzet-Recording"]))
+        stored = u.inst.settings.bodycams_path / recording.path
+        assert recording.sha256 == original_hash == hashlib.sha256(stored.read_bytes()).hexdigest()
+        assert recording.bytes == len(data)
+    assert upload_id not in offload._RUNNING
+
+
 def test_tus_protocol_answers(unit: Unit) -> None:
     u = unit
     _device(u)

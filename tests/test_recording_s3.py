@@ -294,3 +294,40 @@ def test_cli_upload_drains_the_buffer_and_never_shows_the_secret(tmp_path: Path,
     assert sorted(_store(inst).list_sizes().values()) == [50_000, 50_001, 50_002]
     assert not list(inst.settings.recordings_path.rglob("*.mp4"))
     inst.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_recorder_node_counts_its_own_backlog_and_leaves_other_nodes_files(tmp_path: Path, backend: str,
+                                                                            seaweed: SeaweedServer) -> None:  # noqa: F811
+    """With several recorder nodes: the backlog a node reports (its ``recorder_nodes`` row, the gauges) is the files
+    on its own disk; another node's waiting files are looked for once, then left to that node."""
+    import os
+
+    from kuzet.services.recording.segments import relative_path
+
+    inst, bucket = _s3_installation(tmp_path, backend, seaweed)
+    (cam,) = _cameras(inst, ["rtsp://10.0.0.1/x"])
+    t0 = utcnow() - timedelta(minutes=10)
+    with inst.db.session() as s:
+        for i, node in enumerate(["rec-a", "rec-b", None]):
+            rel = relative_path(cam, t0 + timedelta(minutes=i))
+            if node != "rec-b":  # rec-b's file is on rec-b's disk, not here
+                path = inst.settings.recordings_path / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(os.urandom(40_000 + i))
+            s.add(Recording(camera_id=cam, path=rel, start_at=t0 + timedelta(minutes=i), node=node,
+                            end_at=t0 + timedelta(minutes=i + 1), bytes=40_000 + i, state="closed", keyframes=b""))
+    uploader = Uploader(inst.settings, inst.db, node="rec-a")
+    try:
+        before = uploader.measure()
+        assert (before.files, before.bytes) == (2, 80_002)  # rec-a's and the one written before the cluster
+        first = uploader.run_once()
+        assert first.uploaded == 2 and (first.backlog.files, first.backlog.bytes) == (0, 0)
+        assert len(uploader._elsewhere) == 1  # rec-b's row: not looked for again
+        assert uploader.run_once().uploaded == 0
+        everyone = Uploader(inst.settings, inst.db).measure()  # a single box (or `kuzet upload`) counts every file
+        assert (everyone.files, everyone.bytes) == (1, 40_001)
+    finally:
+        uploader.close()
+    assert sorted(_store(inst).list_sizes().values()) == [40_000, 40_002]
+    inst.close()

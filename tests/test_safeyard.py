@@ -139,6 +139,36 @@ def test_house_photo_upload_with_thumbnail(demo_client: TestClient, yards: dict)
                             files={"file": ("house.jpg", jpeg.tobytes(), "image/jpeg")}).status_code == 404
 
 
+def test_passport_shows_the_house_photo_from_the_photo_store(demo_client: TestClient, demo_inst: Installation,
+                                                            yards: dict, tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from kuzet.services.safeyard.photos import photo_store
+    from kuzet.store.models.safeyard import SafeYardPhoto
+
+    def images() -> int:
+        pdf = tmp_path / "passport.pdf"
+        pdf.write_bytes(demo_client.get(f"/api/v1/safe-yards/{yards['d1']}/passport.pdf", headers=headers).content)
+        listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, timeout=60).stdout
+        return len(listed.splitlines()) - 2  # two header lines
+
+    headers = login(demo_client, "inspector1")
+    ok, png = cv2.imencode(".png", np.full((300, 400, 3), 90, np.uint8))
+    made = demo_client.post(f"/api/v1/safe-yards/{yards['d1']}/photos", headers=headers,
+                            files={"file": ("house.png", png.tobytes(), "image/png")})
+    assert made.status_code == 201, made.text
+    assert images() == 2  # the house photo beside the yard's map
+    ok, bmp = cv2.imencode(".bmp", np.full((30, 40, 3), 90, np.uint8))
+    assert demo_client.post(f"/api/v1/safe-yards/{yards['d1']}/photos", headers=headers,
+                            files={"file": ("house.jpg", bmp.tobytes(), "image/jpeg")}).status_code == 422
+    with demo_inst.db.session() as session:  # the file is lost: the passport prints without it, the photo is 404
+        photo_store(demo_inst.settings).delete(session.get(SafeYardPhoto, made.json()["id"]))
+    assert images() == 1
+    assert demo_client.get(f"/api/v1/safe-yards/{yards['d1']}/photos/{made.json()['id']}",
+                           headers=headers).status_code == 404
+
+
 @pytest.mark.parametrize("lang,words", [("ru", ["Паспорт", "Безопасный двор", "Жители"]),
                                         ("kk", ["төлқұжаты", "Қауіпсіз аула", "Тұрғындар", "ә", "ғ", "қ", "ң", "ө",
                                                 "ұ", "ү", "һ", "і"])])

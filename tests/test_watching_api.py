@@ -107,6 +107,37 @@ def test_third_party_player_reads_live_hls_with_a_token(served, tmp_path: Path) 
     assert client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": other}).status_code == 404
 
 
+def test_sub_stream_over_hls_and_websocket_is_the_sub_stream(served, tmp_path: Path) -> None:  # noqa: ANN001
+    """The one stream resolution (services/watching/streams.py) behind every live path: an explicit ``sub`` is
+    honoured on a camera that has one, and a sub-stream playlist's init and segments are the sub stream's."""
+    import re
+
+    from kuzet.services.recording.mp4 import parse_init
+
+    inst, client = served
+    cam = _cam(inst, "b3e1")  # not d1street1: its viewing records are counted by the usage test
+    token = client.post("/api/v1/auth/tokens", json={"name": "tile"}, headers=login(client, "center")).json()["token"]
+    playlist = client.get(f"/api/v1/cameras/{cam}/live.m3u8", params={"token": token, "stream": "sub"})
+    assert playlist.status_code == 200, playlist.text
+    init_url = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist.text)[1]
+    seg_url = [line for line in playlist.text.splitlines() if ".m4s" in line][-1]
+    assert "stream=sub" in init_url and "stream=sub" in seg_url and f"token={token}" in seg_url
+    init = client.get(init_url).content
+    sub_width = parse_init(init).width
+    out = tmp_path / "sub.mp4"
+    out.write_bytes(init + client.get(seg_url).content)
+    assert ffprobe(out)["packets"] >= 5
+    client.post("/api/v1/auth/login", json={"username": "center", "password": "demo"})
+    widths = {}
+    for stream in ("sub", "main"):
+        with client.websocket_connect(f"/api/v1/cameras/{cam}/live?stream={stream}") as ws:
+            header = json.loads(ws.receive_text())
+            assert header["stream"] == stream
+            widths[stream] = header["width"]
+    client.post("/api/v1/auth/logout", headers={"X-Requested-With": "kuzet"})
+    assert widths["sub"] == sub_width < widths["main"]
+
+
 def test_archive_clip_and_vod_playlist_cut_without_reencoding(served, tmp_path: Path) -> None:  # noqa: ANN001
     inst, client = served
     cam = _cam(inst, "b1yard")

@@ -103,7 +103,21 @@ def test_every_camera_callers_count_from_memory_as_the_database_would(inst: Inst
     assert cameras == 0 and sum(counts) == CAMERAS
     with inst.db.session() as session:
         place_id = session.scalar(city_map.select(Camera.place_id).limit(1))
-        session.add(Camera(name="Added", kind="street", place_id=place_id, main_url="rtsp://127.0.0.1:9/y", lat=44.9, lon=65.9,
-                           retention_days=30, enabled=False))
+        session.add(Camera(name="Added", kind="street", place_id=place_id, main_url="rtsp://127.0.0.1:9/y",
+                           lat=44.9, lon=65.9, retention_days=30, enabled=False))
     cameras, counts = _layers(client, grid, bbox="65.0,44.5,66.0,45.0", zoom=10)
     assert cameras == 0 and sum(counts) == CAMERAS + 1
+
+
+def test_bench_map_compares_memory_and_database_on_two_cities() -> None:
+    """``kuzet bench map`` at a tiny size: both cities measured, the memory grid equal to the database's."""
+    from kuzet.bench.map import ZOOMS, run_map_benchmark
+
+    result = run_map_benchmark(0.005, 0.01, repeat=2)
+    assert set(result["cities"]) == {"0.005", "0.01"}
+    for city in result["cities"].values():
+        for zoom in ZOOMS:
+            figures = city[f"zoom{zoom}"]
+            assert figures["same_as_database"] and figures["clusters"] > 0
+            assert figures["memory_ms"] > 0 and figures["database_ms"] > 0
+    assert set(result["growth"]) == {f"zoom{z}" for z in ZOOMS}

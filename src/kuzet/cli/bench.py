@@ -85,20 +85,27 @@ def bench_scale(
     database: str = typer.Option(..., help="A PostgreSQL URL (a fresh schema in it, dropped afterwards)."),
     events: str = typer.Option("nats://127.0.0.1:4222", help="The NATS server the nodes share."),
     cameras: int = typer.Option(30, min=2, max=2000, help="Simulated 1 Mbit/s cameras (kuzet sim)."),
-    nodes: int = typer.Option(3, min=2, max=16, help="Recorder nodes (kuzet serve, cluster enabled)."),
+    nodes: int = typer.Option(3, min=2, max=16, help="Recorder nodes (kuzet serve --role recorder, cluster enabled)."),
+    api_nodes: int = typer.Option(2, "--api-nodes", min=0, max=8, help="API nodes (kuzet serve --role api)."),
+    workers: int = typer.Option(1, "--workers", min=0, max=8, help="Worker nodes (kuzet serve --role worker)."),
     seconds: float = typer.Option(30.0, min=5, max=600, help="Seconds of CPU measurement, single box and cluster."),
     s3: bool | None = typer.Option(None, "--s3/--no-s3", help="Record to SeaweedFS (default: when weed is found)."),
+    s3_outage: float | None = typer.Option(None, "--s3-outage", min=0, max=3600,
+                                           help="Seconds SeaweedFS is stopped while recording goes on (default 60 "
+                                                "with S3; 0: no outage)."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON only."),
 ) -> None:
-    """Recorder nodes on one machine: cameras per node, CPU per stream against a single box of the same cameras in
-    the same run, kill -9 of one node (time until its cameras record again, gaps), bytes in S3 = bytes recorded."""
+    """Recorder, API and worker nodes on one machine: cameras per node, CPU per stream against a single box of the
+    same cameras in the same run, live video through the API nodes, S3 away for a while (the local backlog, its
+    drain), kill -9 of one recorder (time until its cameras record again, gaps), bytes in S3 = bytes recorded."""
     from kuzet.bench.scale import run_scale_benchmark
     from kuzet.cli.common import err_console, fail, print_json
 
     if not database.startswith("postgresql"):
         fail("--database must be a postgresql:// URL")
     try:
-        result = run_scale_benchmark(database, events, cameras=cameras, nodes=nodes, seconds=seconds, s3=s3,
+        result = run_scale_benchmark(database, events, cameras=cameras, nodes=nodes, api_nodes=api_nodes,
+                                     workers=workers, seconds=seconds, s3=s3, s3_outage=s3_outage,
                                      say=None if json_out else err_console.print)
     except RuntimeError as exc:
         fail(str(exc))
@@ -108,4 +115,12 @@ def bench_scale(
                           f"= {c['ratio_to_single_box']}× the single box")
         err_console.print(f"kill -9 {f['killed']}: {f['cameras_moved']} cameras recording again after "
                           f"{f['seconds_until_recording_again']['max']} s at most (goal {f['goal_seconds']} s)")
+        if "s3_outage" in result:
+            o = result["s3_outage"]
+            err_console.print(f"S3 stopped {o['seconds_stopped']} s (+{o['seconds_until_s3_answered_again']} s to "
+                              f"start): backlog {o['backlog_at_return']['files']} files, drained "
+                              f"{o['seconds_until_drained']} s after it returned; {o['gaps_while_away']} gaps")
+        if "s3" in result:
+            err_console.print(f"S3: {result['s3']['files_lost']} files lost; bytes in S3 = bytes recorded: "
+                              f"{result['s3']['bytes_in_s3_equal_bytes_recorded']}")
     print_json(result)

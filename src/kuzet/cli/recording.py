@@ -120,11 +120,11 @@ def parse_scene_options(options: list[str], cameras: int) -> dict[int, str]:
 
 def storage(data: DataOpt = None, json_out: JsonOpt = False) -> None:
     """Bytes per camera and archive depth against each camera's required depth."""
-    from kuzet.services.recording.storage import storage_report
+    from kuzet.services.recording.storage import archive_store
 
     inst = open_installation(data)
     with inst.db.session() as session:
-        report = storage_report(session, inst.settings.recordings_path)
+        report = archive_store(inst.settings).report(session)
     if json_out:
         print_json(report)
         return

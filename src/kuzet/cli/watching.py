@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     keys_app.command("show")(keys_show)
     bench_app.command("seek")(bench_seek)
     bench_app.command("live")(bench_live)
+    bench_app.command("map")(bench_map)
 
 
 def bench_seek(
@@ -47,6 +48,20 @@ def bench_live(
     print_json(run_live_benchmark(viewers, seconds, progress=None if json_out else err_console))
 
 
+def bench_map(
+    small: Annotated[float, typer.Option(help="Scale of the small city (1 = 10,000 cameras).")] = 0.1,
+    large: Annotated[float, typer.Option(help="Scale of the large city.")] = 1.0,
+    repeat: Annotated[int, typer.Option(help="Calls per measurement (the median is kept).")] = 60,
+    json_out: JsonOpt = False,
+) -> None:
+    """Map of the control centre zoomed out: clusters from positions in memory against the database's GROUP BY,
+    on a small and a large synthetic city (cost must not grow with the city)."""
+    from kuzet.bench.map import run_map_benchmark
+
+    print_json(run_map_benchmark(small, large, repeat,
+                                 progress=None if json_out else lambda m: err_console.print(m)))
+
+
 @export_app.command("create")
 def export_create(
     camera: Annotated[list[int], typer.Option(help="Camera id (repeat for several cameras).")],
@@ -66,7 +81,7 @@ def export_create(
     from kuzet.domain.access import Right
     from kuzet.services import access
     from kuzet.services.audit import Actor
-    from kuzet.services.watching.evidence import ExportError, build_export, create_export
+    from kuzet.services.watching.evidence import ExportError, build_export, bundle_file, create_export
     from kuzet.store.models import Camera, User
     from kuzet.store.models.watching import Export
 
@@ -91,7 +106,9 @@ def export_create(
         export = session.get(Export, export_id)
     if export.state != "done":
         fail(f"export failed: {export.error}")
-    path = inst.settings.data_dir / export.path
+    path = bundle_file(inst.settings.data_dir, export)
+    if path is None:
+        fail("the bundle file is gone from the server")
     if out:
         shutil.copyfile(path, out)
         path = out

@@ -334,36 +334,48 @@ async def tus_append(request: Request, upload_id: str = PathParam(..., max_lengt
         raise ApiError(413, f"the body goes past Upload-Length ({upload.length}); nothing was written")
     root = inst.settings.bodycams_path
     try:
-        writer = await asyncio.to_thread(offload.PartWriter, offload.part_path(root, upload.id), offset)
+        writer = await asyncio.to_thread(offload.PartWriter, offload.part_path(root, upload.id), offset, upload.id)
     except offload.UploadConflict as exc:
         raise ApiError(409, str(exc)) from None
     buffer = bytearray()
     too_long = False
+    pending: asyncio.Future | None = None  # the block being written (and hashed) while the next one arrives
+
+    def write(block: bytes) -> None:  # written, hashed, and its offset saved: HEAD shows progress of a long upload
+        writer.write(block)
+        _save_offset(inst, upload.id, offset + writer.written)
+
     try:
         async for chunk in request.stream():
             if offset + writer.written + len(buffer) + len(chunk) > upload.length:
                 too_long = True
                 break
             buffer += chunk
-            if len(buffer) >= 4 << 20:  # written and its offset saved: HEAD shows progress of a long upload
-                await asyncio.to_thread(writer.write, bytes(buffer))
+            if len(buffer) >= 4 << 20:
+                block = bytes(buffer)
                 buffer.clear()
-                await asyncio.to_thread(_save_offset, inst, upload.id, offset + writer.written)
+                if pending is not None:
+                    await pending  # one block at a time, in order
+                pending = asyncio.ensure_future(asyncio.to_thread(write, block))
     except ClientDisconnect:
         pass  # keep what arrived: the client resumes from the offset HEAD reports
     finally:
-        if buffer:
-            await asyncio.to_thread(writer.write, bytes(buffer))
-        await asyncio.to_thread(writer.close)
-        new_offset = offset + writer.written
-        await asyncio.to_thread(_save_offset, inst, upload.id, new_offset)
+        try:
+            if pending is not None:
+                await pending
+            if buffer:
+                await asyncio.to_thread(writer.write, bytes(buffer))
+        finally:
+            await asyncio.to_thread(writer.close)
+            new_offset = offset + writer.written
+            await asyncio.to_thread(_save_offset, inst, upload.id, new_offset)
     if too_long:
         raise ApiError(413, f"the body goes past Upload-Length ({upload.length}); the bytes before the chunk that "
                        "went past it were kept",
                        headers=_tus_headers(**{"Upload-Offset": str(new_offset)}))
     headers = _tus_headers(**{"Upload-Offset": str(new_offset)})
     if new_offset == upload.length:
-        recording_id = await asyncio.to_thread(_finish, inst, who, upload.id)
+        recording_id = await asyncio.to_thread(_finish, inst, who, upload.id, writer.sha256())
         headers["X-Kuzet-Recording"] = str(recording_id)
     return Response(status_code=204, headers=headers)
 
@@ -375,7 +387,8 @@ def _save_offset(inst: Installation, upload_id: str, offset: int) -> None:
             row.offset = offset
 
 
-def _finish(inst: Installation, who: Caller, upload_id: str) -> int:
+def _finish(inst: Installation, who: Caller, upload_id: str, sha256: str) -> int:
+    """Ingest the complete part: hashed as it arrived (``sha256``), so this only indexes its header and renames it."""
     root = inst.settings.bodycams_path
     with inst.db.session() as session:
         upload = session.get(BodycamUpload, upload_id)
@@ -383,9 +396,10 @@ def _finish(inst: Installation, who: Caller, upload_id: str) -> int:
         recording = offload.ingest_file(session, root, who.actor, device=device,
                                         source=offload.part_path(root, upload_id), filename=upload.filename,
                                         via="upload", ingested_by=who.user.id,
-                                        device_started_at=upload.device_started_at)
+                                        device_started_at=upload.device_started_at, sha256=sha256)
         upload.recording_id = recording.id
-        return recording.id
+    offload.forget_running_hash(upload_id)
+    return recording.id
 
 
 @router.delete("/bodycams/uploads/{upload_id}", status_code=204, response_class=Response,

@@ -17,17 +17,16 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import ApiError, not_found
 from kuzet.api.routes.common import ERRORS, Id, camera_for, errors, media
 from kuzet.domain.access import Right
-from kuzet.domain.audit import Action
 from kuzet.installation import Installation
-from kuzet.services import access, audit
-from kuzet.services.watching.evidence import MAX_CAMERAS, ExportError, build_export, create_export
-from kuzet.store.models import Camera, User
+from kuzet.services import access
+from kuzet.services.watching import evidence
+from kuzet.services.watching.evidence import MAX_CAMERAS
+from kuzet.store.models import Camera
 from kuzet.store.models.watching import Export
 
 router = APIRouter(tags=["exports"], responses=ERRORS)
@@ -56,23 +55,10 @@ def _export_out(export: Export) -> dict:
             "bundle": f"/api/v1/exports/{export.id}/bundle" if export.state == "done" else None}
 
 
-def _may_see(session: Session, user: User, export: Export, exportable: set[int] | None = None) -> bool:
-    """The creator, platform admins, and holders of ``export`` on every camera of the bundle."""
-    if export.created_by == user.id or access.is_platform_admin(user):
-        return True
-    if exportable is None:
-        for camera_id in export.cameras:
-            camera = session.get(Camera, camera_id)
-            if camera is None or Right.EXPORT not in access.camera_rights(session, user, camera):
-                return False
-        return True
-    return set(export.cameras) <= exportable
-
-
 def _export_for(inst: Installation, who: Caller, export_id: str) -> Export:
     with inst.db.session() as session:
         export = session.get(Export, export_id)
-        if export is None or not _may_see(session, who.user, export):
+        if export is None or not evidence.may_see(session, who.user, export):
             raise not_found("export not found")
         return export
 
@@ -90,19 +76,20 @@ def post_export(body: ExportIn, who: Caller = Depends(caller),
                 inst: Installation = Depends(installation)) -> dict:
     """Sealed multi-camera evidence export of one window; the window goes on evidence hold at once."""
     with inst.db.session() as session:
-        for camera_id in body.cameras:
-            camera = camera_for(session, who.user, camera_id, Right.EXPORT)
-            floor = access.archive_floor(session, who.user, camera)
-            if floor is not None and body.start.tzinfo is not None and body.start < floor:
-                raise ApiError(403, f"your access reaches the archive of camera {camera_id} back to "
-                                    f"{floor.isoformat()} only")
         try:
-            export = create_export(session, who.actor, who.user, body.cameras, body.start, body.end, body.reason)
-        except ExportError as exc:
+            for camera_id in body.cameras:
+                evidence.check_reach(session, who.user, camera_for(session, who.user, camera_id, Right.EXPORT),
+                                     body.start)
+            export = evidence.create_export(session, who.actor, who.user, body.cameras, body.start, body.end,
+                                            body.reason)
+        except evidence.BeyondArchiveReach as exc:
+            raise ApiError(403, str(exc)) from None
+        except evidence.ExportError as exc:
             raise ApiError(422, str(exc)) from None
         export_id = export.id
     # Built in the event loop's executor, as before the route left the loop (this runs in a worker thread).
-    anyio.from_thread.run_sync(lambda: asyncio.get_running_loop().run_in_executor(None, build_export, inst, export_id))
+    anyio.from_thread.run_sync(
+        lambda: asyncio.get_running_loop().run_in_executor(None, evidence.build_export, inst, export_id))
     return {"id": export_id, "state": "pending"}
 
 
@@ -118,7 +105,7 @@ def list_exports(limit: int = Query(50, ge=1, le=200), who: Caller = Depends(cal
         found = []
         newest_first = select(Export).order_by(Export.created_at.desc(), Export.id).execution_options(yield_per=500)
         for export in session.scalars(newest_first):
-            if _may_see(session, who.user, export, exportable):
+            if evidence.may_see(session, who.user, export, exportable):
                 found.append(_export_out(export))
                 if len(found) == limit:
                     break
@@ -139,11 +126,9 @@ def export_bundle(export_id: ExportId, who: Caller = Depends(caller),
     export = _export_for(inst, who, export_id)
     if export.state != "done" or not export.path:
         raise ApiError(409, f"the export is {export.state}", "not_ready")
-    path = inst.settings.data_dir / export.path
-    if not path.is_file():
+    path = evidence.bundle_file(inst.settings.data_dir, export)
+    if path is None:
         raise ApiError(410, "the bundle file is gone from the server", "gone")
     with inst.db.session() as session:
-        for camera_id in export.cameras:
-            audit.append(session, who.actor, Action.EXPORT_DOWNLOADED, object_type="export", object_id=export.id,
-                         camera_id=camera_id, legal_basis=export.reason)
+        evidence.record_download(session, who.actor, export)
     return FileResponse(path, media_type="application/zip", filename=f"kuzet-evidence-{export.id}.zip")

@@ -27,6 +27,7 @@ from kuzet.services.operations import events as events_service
 from kuzet.services.operations import hotlists, rules
 from kuzet.services.operations.analysis import default_anpr, plan_for
 from kuzet.services.operations.pictures import PicturesUnavailable, event_pictures
+from kuzet.services.watching.streams import Purpose, resolve_stream
 from kuzet.store.models import Camera
 from kuzet.store.models.operations import AlarmRule, CameraAnalysis, Event, HotList, HotListEntry
 
@@ -125,7 +126,7 @@ async def camera_snapshot(camera_id: Id, stream: Literal["sub", "main"] = "sub",
     hub, recorder = parts.hub, parts.recorder
     if hub is None or recorder is None:
         raise ApiError(503, "the recorder is not running")
-    stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
+    stream = resolve_stream(camera, stream, Purpose.TILE)
     async def first_keyframe(sub) -> Any:  # noqa: ANN001
         async for fragment in sub:  # a new subscription starts with the current GOP: its keyframe comes first
             if fragment.keyframe:

@@ -14,7 +14,7 @@ from kuzet.domain.access import Right
 from kuzet.installation import Installation, Running
 from kuzet.services import access
 from kuzet.services.recording.archive import timeline
-from kuzet.services.recording.storage import storage_report
+from kuzet.services.recording.storage import archive_store
 from kuzet.store.db import utcnow
 
 router = APIRouter(tags=["recording"], responses=ERRORS)
@@ -82,7 +82,7 @@ def storage(who: Caller = Depends(caller), inst: Installation = Depends(installa
             ids = [c.id for c in session.scalars(access.visible_cameras(who.user, Right.MANAGE))]
             if not ids:
                 raise not_found()
-        return storage_report(session, inst.settings.recordings_path, ids)
+        return archive_store(inst.settings).report(session, ids)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False,

@@ -18,9 +18,8 @@ from kuzet.api.limits import spool, suffix_of
 from kuzet.api.routes.common import ERRORS, Id, Paging, errors, media
 from kuzet.api.schemas import Language, unset
 from kuzet.installation import Installation
-from kuzet.services.safeyard import assignments
+from kuzet.services.safeyard import assignments, photos
 from kuzet.services.safeyard import passport as pp
-from kuzet.services.safeyard.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from kuzet.services.safeyard.vault import Vault
 from kuzet.store.models import Place, User
 from kuzet.store.models.safeyard import DistrictAssignment, SafeYard, SafeYardChange
@@ -317,11 +316,7 @@ def passport_pdf(yard_id: Id, lang: Language = "ru", personal: bool = False,
         info["streets"] = pp.nearby_streets(session, place)
         info["joined"] = yard.joined_on.isoformat()
         info["counts"] = pp.masked_list(session, _vault(inst), yard)["counts"]
-        from kuzet.store.models.safeyard import SafeYardPhoto
-
-        photo = session.scalar(select(SafeYardPhoto).where(SafeYardPhoto.safe_yard_id == yard.id)
-                               .order_by(SafeYardPhoto.id.desc()))
-        info["photo"] = str(inst.settings.recordings_path / photo.path) if photo else None
+        info["photo"] = photos.latest_photo(session, photos.photo_store(inst.settings), yard)
         people = None
         if personal:
             if not purpose:
@@ -333,18 +328,17 @@ def passport_pdf(yard_id: Id, lang: Language = "ru", personal: bool = False,
 @router.post("/{yard_id}/photos", status_code=201, responses=errors(413))
 async def upload_photo(yard_id: Id, file: UploadFile = File(...), caption: str | None = Query(None, max_length=200),
                        who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    """A house photo (JPEG or PNG), stored with the recordings, with a thumbnail."""
-    from kuzet.services.safeyard.photos import PhotoError, store_photo
-
-    with await spool(file, min(MAX_PHOTO_BYTES, inst.settings.http.max_upload_bytes), ".img") as tmp:
+    """A house photo (JPEG or PNG, at most 20 MB), re-encoded as JPEG with a thumbnail in the photo store."""
+    with await spool(file, min(photos.MAX_BYTES, inst.settings.http.max_upload_bytes), ".img") as tmp:
         data = tmp.read()
 
     def work() -> dict:  # in a worker thread, never on the event loop
         with inst.db.session() as session:
             yard = _yard(session, who, yard_id, personal=True)
             try:
-                photo = store_photo(session, inst.settings.recordings_path, who.actor, yard, data, caption)
-            except PhotoError as exc:
+                photo = photos.store_photo(session, photos.photo_store(inst.settings), who.actor, yard, data,
+                                           caption)
+            except photos.PhotoError as exc:
                 raise ApiError(422, str(exc)) from None
             return {"id": photo.id, "caption": photo.caption}
 
@@ -354,12 +348,12 @@ async def upload_photo(yard_id: Id, file: UploadFile = File(...), caption: str |
 @router.get("/{yard_id}/photos/{photo_id}", response_class=Response, responses=media("image/jpeg"))
 def get_photo(yard_id: Id, photo_id: Id, thumbnail: bool = False, who: Caller = Depends(caller),
               inst: Installation = Depends(installation)) -> Response:
-    from kuzet.store.models.safeyard import SafeYardPhoto
-
     with inst.db.session() as session:
         _yard(session, who, yard_id)
-        photo = session.get(SafeYardPhoto, photo_id)
-        if photo is None or photo.safe_yard_id != yard_id:
+        photo = photos.photo_of(session, yard_id, photo_id)
+        if photo is None:
             raise not_found("photo not found")
-        path = inst.settings.recordings_path / (photo.thumbnail if thumbnail else photo.path)
-    return Response(path.read_bytes(), media_type="image/jpeg")
+    try:
+        return Response(photos.photo_store(inst.settings).open(photo, thumbnail), media_type="image/jpeg")
+    except photos.PhotoMissing:
+        raise not_found("photo not found") from None

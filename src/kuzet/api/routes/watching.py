@@ -36,8 +36,9 @@ from kuzet.services.audit import Actor
 from kuzet.services.cluster import node_auth
 from kuzet.services.recording.archive import plan_window, window_fmp4
 from kuzet.services.recording.mp4 import parse_init, parse_moof
-from kuzet.services.recording.storage import RecordingUnavailable, archive_store, ranged_body
+from kuzet.services.recording.storage import RangedBody, RecordingUnavailable, archive_store, serve_recording
 from kuzet.services.watching.hls import LiveHlsRegistry, archive_playlist
+from kuzet.services.watching.streams import Purpose, resolve_stream
 from kuzet.services.watching.viewing import EndedViewing, Viewing, record_ended
 from kuzet.store.db import utcnow
 from kuzet.store.models import Camera
@@ -119,7 +120,7 @@ async def live_ws(websocket: WebSocket, camera_id: Id, stream: Stream = "main") 
                                               "message": "the recorder is not running"}))
         await websocket.close()
         return
-    stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
+    stream = resolve_stream(camera, stream, Purpose.VIEW)
     ip = client_ip(websocket)
     actor = Actor(user.id, user.username, ip)
     await asyncio.to_thread(audit_view, inst, actor, user, camera, Action.LIVE_VIEWED, Right.VIEW_LIVE,
@@ -179,7 +180,7 @@ async def _node_live(websocket: WebSocket, inst: Installation, camera_id: int, s
                                               "message": "this node does not record the camera"}))
         await websocket.close()
         return
-    stream = recorder.resolve_stream(camera_id, "sub" if stream == "sub" else "main")
+    stream = resolve_stream(recorder.has_sub_stream(camera_id), stream, Purpose.ANALYSIS)
     try:
         async with hub.subscribe(camera_id, stream, maxsize=64) as sub:
             await websocket.send_text(json.dumps({"type": "init", "stream": stream, "node": True}))
@@ -236,42 +237,46 @@ def _audit_session(inst: Installation, who: Caller, camera: Camera, kind: str, w
                    else {"via": "file", **(details or {})})
 
 
-def _live_camera(inst: Installation, who: Caller, camera_id: int, stream: str) -> Camera:
-    """The camera if the caller may watch it live (404 otherwise), its viewing session audited. Synchronous: called
-    from a worker thread, never on the event loop."""
+def _live_camera(inst: Installation, who: Caller, camera_id: int, requested: str) -> str:
+    """The stream the caller gets if they may watch the camera live (404 otherwise), its viewing session audited.
+    Synchronous: called from a worker thread, never on the event loop."""
     with inst.db.session() as session:
         camera = camera_for(session, who.user, camera_id, Right.VIEW_LIVE)
+    stream = resolve_stream(camera, requested, Purpose.VIEW)
     _audit_session(inst, who, camera, "live", stream)
-    return camera
+    return stream
 
 
 def _registry(inst: Installation) -> LiveHlsRegistry:
     return inst.running.live_hls
 
 
-def _token_query(request: Request) -> str:
+def _token_query(request: Request, stream: str = "main") -> str:
+    """The query a playlist's URLs carry: the caller's ``?token=`` if it came that way, and the stream if not main
+    (so the segments of a sub-stream playlist are the sub stream's)."""
     token = request.query_params.get("token")
-    return f"?token={token}" if token else ""
+    params = ([f"token={token}"] if token else []) + (["stream=sub"] if stream == "sub" else [])
+    return "?" + "&".join(params) if params else ""
 
 
 @router.get("/cameras/{camera_id}/live.m3u8", response_class=Response, responses=errors(503) | media(HLS_TYPE))
 async def live_playlist(camera_id: Id, request: Request, stream: Stream = "main", who: Caller = Depends(media_caller),
                         inst: Installation = Depends(installation)) -> Response:
     """Live HLS (fMP4 segments) for third-party players; ``?token=`` works where headers can't be set."""
-    await asyncio.to_thread(_live_camera, inst, who, camera_id, stream)
+    stream = await asyncio.to_thread(_live_camera, inst, who, camera_id, stream)
     hub = _hub(inst)
     item = _registry(inst).get(hub, camera_id, stream)
     if not await item.wait_ready():
         raise ApiError(503, "camera is offline")
     base = f"/api/v1/cameras/{camera_id}"
-    return Response(item.playlist(base, _token_query(request)), media_type=HLS_TYPE,
+    return Response(item.playlist(base, _token_query(request, stream)), media_type=HLS_TYPE,
                     headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/cameras/{camera_id}/live/init.mp4", response_class=Response, responses=media("video/mp4"))
 def live_init(camera_id: Id, stream: Stream = "main", who: Caller = Depends(media_caller),
               inst: Installation = Depends(installation)) -> Response:
-    _live_camera(inst, who, camera_id, stream)
+    stream = _live_camera(inst, who, camera_id, stream)
     item = _registry(inst).items.get((camera_id, stream))
     if item is None or item.init is None:
         raise not_found("no live session: request live.m3u8 first")
@@ -282,7 +287,7 @@ def live_init(camera_id: Id, stream: Stream = "main", who: Caller = Depends(medi
             responses=media("video/iso.segment"))
 def live_segment(camera_id: Id, sequence: Annotated[int, Path(ge=0, le=MAX_ID)], stream: Stream = "main",
                  who: Caller = Depends(media_caller), inst: Installation = Depends(installation)) -> Response:
-    _live_camera(inst, who, camera_id, stream)
+    stream = _live_camera(inst, who, camera_id, stream)
     item = _registry(inst).items.get((camera_id, stream))
     data = item.segment(sequence) if item else None
     if data is None:
@@ -318,19 +323,17 @@ def recording_file(camera_id: Id, recording_id: Id, request: Request, who: Calle
         floor = access.archive_floor(session, who.user, camera)
         if row is None or row.camera_id != camera_id or (floor is not None and row.end_at <= floor):
             raise not_found("recording not found")
-        source = archive_store(inst.settings).source(row.path, row.object_key)
+        source = archive_store(inst.settings).source_for(row)
         window = {"start": row.start_at.isoformat(), "end": row.end_at.isoformat() if row.end_at else None}
-    if source.objects is None:  # the local archive: the file itself (Starlette answers ranges)
-        if not source.local:
-            raise not_found("recording was deleted")
-        _audit_session(inst, who, camera, "recording", recording_id, {**window, "recording_id": recording_id})
-        return FileResponse(source.path, media_type="video/mp4")
-    try:  # local copy or object, whichever holds the bytes when each chunk is read (the uploader may move it)
-        body = ranged_body(source, request.headers.get("range"))
+    try:
+        served = serve_recording(source, request.headers.get("range"))
     except RecordingUnavailable:
         raise not_found("recording was deleted") from None
     _audit_session(inst, who, camera, "recording", recording_id, {**window, "recording_id": recording_id})
-    return StreamingResponse(body.body, status_code=body.status, headers=body.headers, media_type="video/mp4")
+    if isinstance(served, RangedBody):
+        return StreamingResponse(served.body, status_code=served.status, headers=served.headers,
+                                 media_type="video/mp4")
+    return FileResponse(served, media_type="video/mp4")  # the local archive: Starlette answers ranges
 
 
 @router.get("/cameras/{camera_id}/clip.mp4", response_class=StreamingResponse, responses=media("video/mp4"))

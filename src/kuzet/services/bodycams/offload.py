@@ -42,8 +42,10 @@ from kuzet.store.models.bodycams import BodycamDevice, BodycamRecording, Bodycam
 
 log = logging.getLogger("kuzet.bodycams")
 
-HASH_CHUNK = 1 << 20
-HASH_BUFFERS = 8
+# 8 MiB direct reads into three buffers: ≈ 5 % less CPU per MiB than 1 MiB × 8 (fewer reads and hand-overs), the
+# CPU being what the hash is short of (docs/benchmarks.md, bodycam)
+HASH_CHUNK = 8 << 20
+HASH_BUFFERS = 3
 MEDIA_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".ts", ".mts", ".m4v", ".3gp", ".webm", ".asf", ".wmv", ".h264"}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -78,18 +80,29 @@ def _open_for_hashing(path: Path) -> tuple[int, bool]:
 
 
 def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS) -> str:
-    """SHA-256 of a file in one sequential pass. A reader thread fills the next of ``buffers`` reused, page-aligned
-    buffers (anonymous mmaps, as O_DIRECT needs) while this thread hashes the last one (both release the GIL), so
-    the pass runs at the slower of the disk and the hash, not at their sum, and allocates nothing per block. Measured
-    in docs/benchmarks.md (``kuzet bench bodycam``): direct reads in 1 MiB blocks beat buffered 4–8 MiB reads."""
+    """SHA-256 of a file in one sequential pass (see ``hash_file``)."""
+    return hash_file(path, chunk=chunk, buffers=buffers).hexdigest()
+
+
+def hash_file(path: Path, length: int | None = None, chunk: int = HASH_CHUNK,
+              buffers: int = HASH_BUFFERS) -> hashlib._Hash:
+    """A running SHA-256 of the file's first ``length`` bytes (all of it by default), in one sequential pass: it can
+    go on with the bytes that follow (a resumed upload). A reader thread fills the next of ``buffers`` reused,
+    page-aligned buffers (anonymous mmaps, as O_DIRECT needs) while this thread hashes the last one (both release the
+    GIL), so the pass runs at the slower of the disk and the hash, not at their sum, and allocates nothing per block.
+    Measured in docs/benchmarks.md (``kuzet bench bodycam``)."""
     import mmap
 
+    digest = hashlib.sha256()
+    if length == 0:
+        return digest
     fd, direct = _open_for_hashing(path)
     free: queue.Queue[mmap.mmap] = queue.Queue()
     full: queue.Queue[tuple[mmap.mmap, int] | BaseException] = queue.Queue()
     pool = [mmap.mmap(-1, chunk) for _ in range(buffers)]
     for buffer in pool:
         free.put(buffer)
+    end = length if length is not None else 1 << 62
 
     def read() -> None:
         nonlocal direct
@@ -97,6 +110,9 @@ def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS
         try:
             while True:
                 buffer = free.get()
+                if offset >= end:
+                    full.put((buffer, 0))
+                    return
                 try:
                     size = os.preadv(fd, [buffer], offset)
                 except OSError:
@@ -106,6 +122,7 @@ def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS
                     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
                     direct = False
                     size = os.preadv(fd, [buffer], offset)
+                size = min(size, end - offset)  # direct reads come in whole blocks: past ``length`` is not ours
                 offset += size
                 full.put((buffer, size))
                 if not size:
@@ -115,7 +132,7 @@ def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS
 
     reader = threading.Thread(target=read, name="kuzet-hash-reader", daemon=True)
     reader.start()
-    digest = hashlib.sha256()
+    hashed = 0
     try:
         while True:
             item = full.get()
@@ -127,6 +144,7 @@ def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS
             view = memoryview(buffer)
             digest.update(view[:size])
             view.release()
+            hashed += size
             free.put(buffer)
         reader.join()
     finally:
@@ -139,7 +157,9 @@ def sha256_file(path: Path, chunk: int = HASH_CHUNK, buffers: int = HASH_BUFFERS
                 buffer.close()
             except BufferError:
                 pass
-    return digest.hexdigest()
+    if length is not None and hashed != length:
+        raise OSError(f"{path} holds {hashed} bytes, not the {length} expected")
+    return digest
 
 
 @dataclass
@@ -217,10 +237,21 @@ def _shift_for(session: Session, device: BodycamDevice, device_time: datetime | 
 def ingest_file(session: Session, root: Path, actor: Actor, *, device: BodycamDevice, source: Path, filename: str,
                 via: str, ingested_by: int | None, device_started_at: datetime | None = None,
                 sha256: str | None = None) -> BodycamRecording:
-    """Take ``source`` (moved, never re-written) as an original recording of ``device``. Audited with the hash."""
+    """Take ``source`` (moved, never re-written) as an original recording of ``device``. Audited with the hash.
+
+    ``sha256`` is the hash taken as the bytes arrived (a tus upload): the file is then not read again, only its header
+    (the index). Otherwise the file is hashed in one sequential pass while the index reads its header beside it (PyAV
+    lets go of the GIL while FFmpeg probes)."""
     size = source.stat().st_size
-    digest = sha256 or sha256_file(source)
-    info = probe(source)
+    if sha256:
+        digest, info = sha256, probe(source)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="kuzet-probe") as pool:
+            probing = pool.submit(probe, source)
+            digest = sha256_file(source)
+            info = probing.result()
     device_time = device_started_at or info.creation_time
     shift = _shift_for(session, device, device_time)
     offset = shift.clock_offset_ms if shift else None
@@ -390,35 +421,97 @@ def upload_for(session: Session, user: User, upload_id: str) -> BodycamUpload:
     return upload
 
 
-class PartWriter:
-    """Appends to an upload's part file under an exclusive lock (one writer per upload, across processes)."""
+@dataclass
+class _RunningHash:
+    """The SHA-256 of an upload's part as this process left it: good while the part is exactly as it was then."""
 
-    def __init__(self, path: Path, offset: int) -> None:
+    digest: hashlib._Hash
+    offset: int
+    stamp: tuple[int, int, int, int]  # the part's inode, size, mtime and ctime (ns) when this process let go of it
+
+
+_RUNNING: dict[str, _RunningHash] = {}
+_RUNNING_LOCK = threading.Lock()
+_RUNNING_MAX = 10_000  # unfinished uploads this process remembers; the oldest are hashed again from the part if needed
+
+
+def _stamp(fd: int) -> tuple[int, int, int, int]:
+    st = os.fstat(fd)
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def forget_running_hash(upload_id: str) -> None:
+    """Drop what this process remembers of an upload's hash (finished, cancelled, expired; or a restart in tests)."""
+    with _RUNNING_LOCK:
+        _RUNNING.pop(upload_id, None)
+
+
+class PartWriter:
+    """Appends to an upload's part file under an exclusive lock (one writer per upload, across processes), and hashes
+    the bytes as they are written, so that the last byte's arrival leaves nothing to read again.
+
+    The SHA-256 is carried from one PATCH to the next in this process's memory (a hash object cannot be pickled or
+    stored): it is taken up only when the part is exactly as this process left it (same offset, inode, size, mtime
+    and ctime, checked under the lock). Otherwise (the first PATCH went to another worker, the server restarted, a
+    write went wrong) the stored part up to the recorded offset is hashed once here, in one sequential pass."""
+
+    def __init__(self, path: Path, offset: int, upload_id: str | None = None) -> None:
+        self.upload_id = upload_id
         self.file = open(path, "r+b")  # noqa: SIM115 - closed by close()
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.file.close()
             raise UploadConflict("another request is writing this upload; ask its offset (HEAD) and resume") from None
-        size = os.fstat(self.file.fileno()).st_size
-        if size < offset:
+        try:
+            stamp = _stamp(self.file.fileno())
+            if stamp[1] < offset:
+                raise UploadConflict("the stored part is shorter than the recorded offset")
+            with _RUNNING_LOCK:
+                running = _RUNNING.pop(upload_id, None) if upload_id else None
+            self.file.truncate(offset)  # bytes past the recorded offset were never confirmed: drop them
+            self.file.seek(offset)
+            self.resumed_from_memory = running is not None and running.offset == offset and running.stamp == stamp
+            if self.resumed_from_memory:
+                self.digest = running.digest
+            else:
+                self.file.flush()
+                self.digest = hash_file(path, offset) if offset else hashlib.sha256()
+        except BaseException:
             self.file.close()
-            raise UploadConflict("the stored part is shorter than the recorded offset")
-        self.file.truncate(offset)  # bytes past the recorded offset were never confirmed: drop them
-        self.file.seek(offset)
+            raise
+        self.offset = offset
         self.written = 0
+        self.lock = threading.Lock()  # a write still running in a worker thread finishes before close() lets go
 
     def write(self, data: bytes) -> None:
-        self.file.write(data)
-        self.written += len(data)
+        with self.lock:
+            self.file.write(data)
+            self.digest.update(data)  # only once written: a failed write leaves the hash at the bytes that are there
+            self.written += len(data)
 
     def close(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        """Flush to the disk and let go; this process remembers the hash at the new offset for the next PATCH."""
+        with self.lock:
+            try:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+                stamp = _stamp(self.file.fileno())
+            finally:
+                self.file.close()  # the flock goes with it
+        if self.upload_id and stamp[1] == self.offset + self.written:
+            with _RUNNING_LOCK:
+                while len(_RUNNING) >= _RUNNING_MAX:
+                    _RUNNING.pop(next(iter(_RUNNING)))
+                _RUNNING[self.upload_id] = _RunningHash(self.digest.copy(), self.offset + self.written, stamp)
+
+    def sha256(self) -> str:
+        """The SHA-256 of the part as written so far (from its first byte)."""
+        return self.digest.hexdigest()
 
 
 def cancel_upload(session: Session, root: Path, actor: Actor, upload: BodycamUpload) -> None:
+    forget_running_hash(upload.id)
     part_path(root, upload.id).unlink(missing_ok=True)
     audit.append(session, actor, Action.UPLOAD_CANCELLED, object_type="bodycam_upload", object_id=upload.id,
                  details={"offset": upload.offset, "length": upload.length})
@@ -429,6 +522,7 @@ def drop_expired_uploads(session: Session, root: Path) -> int:
     expired = session.scalars(select(BodycamUpload).where(BodycamUpload.recording_id.is_(None),
                                                           BodycamUpload.expires_at <= utcnow())).all()
     for upload in expired:
+        forget_running_hash(upload.id)
         part_path(root, upload.id).unlink(missing_ok=True)
         session.delete(upload)
     return len(expired)

@@ -43,6 +43,7 @@ from kuzet.services.operations.observations import Observation
 from kuzet.services.operations.pictures import RETRY_SECONDS as PICTURE_RETRY_SECONDS
 from kuzet.services.operations.pictures import SharedPictures, event_pictures
 from kuzet.services.operations.rules import enabled_rules
+from kuzet.services.watching.streams import Purpose, resolve_stream
 from kuzet.store.db import unavailable, utcnow
 from kuzet.store.models import Camera
 from kuzet.store.models.operations import CameraAnalysis
@@ -81,12 +82,7 @@ def plan_for(camera: Camera, row: CameraAnalysis | None, has_sub: bool) -> Camer
     anpr = row.anpr if row else default_anpr(camera)
     if not (motion or objects or anpr):
         return None
-    wanted = row.stream if row else "auto"
-    if wanted == "auto":
-        # Plates need pixels: a road camera's sub stream is too small to read them.
-        wanted = "main" if anpr or not has_sub else "sub"
-    if wanted == "sub" and not has_sub:
-        wanted = "main"
+    wanted = resolve_stream(has_sub, row.stream if row else "auto", Purpose.PLATES if anpr else Purpose.ANALYSIS)
     values = () if row is None else (row.motion, row.fps, row.sensitivity, row.min_area, repr(row.zones),
                                      row.objects, row.detector, row.anpr, row.stream)
     return CameraPlan(camera.id, wanted, values, anpr)

@@ -513,6 +513,11 @@ class Recorder:
             except Exception:
                 log.exception("camera reload failed")
 
+    def has_sub_stream(self, camera_id: int) -> bool:
+        """Whether this recorder knows a sub stream URL for the camera (for ``watching.streams.resolve_stream``)."""
+        urls = self.urls.get(camera_id)
+        return urls is not None and urls[1] is not None
+
     async def _on_demand(self, camera_id: int, stream: str, wanted: bool) -> None:
         if stream != "sub":
             return
@@ -523,10 +528,3 @@ class Recorder:
             rec.start()
         elif not wanted and camera_id in self.substreams:
             await self.substreams.pop(camera_id).stop()
-
-    def resolve_stream(self, camera_id: int, stream: str) -> str:
-        """The stream to subscribe to: a camera without a sub stream serves its main stream for tiles too."""
-        urls = self.urls.get(camera_id)
-        if stream == "sub" and (urls is None or urls[1] is None):
-            return "main"
-        return stream

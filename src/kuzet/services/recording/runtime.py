@@ -8,6 +8,7 @@ import contextlib
 import logging
 
 from kuzet.installation import Installation
+from kuzet.services.cluster.leases import default_node
 from kuzet.services.lifecycle import PeriodicService
 from kuzet.services.recording.recorder import Recorder
 from kuzet.services.recording.retention import Retention
@@ -80,12 +81,18 @@ class UploaderService(PeriodicService):
     def __init__(self, inst: Installation, interval: float | None = None) -> None:
         super().__init__(interval or inst.settings.storage.s3.interval)
         self.inst = inst
-        self.uploader = Uploader(inst.settings, inst.db)
+        cluster = inst.settings.cluster  # with several recorder nodes, the backlog is this node's (as its leases)
+        self.uploader = Uploader(inst.settings, inst.db, node=(cluster.node or default_node())
+                                 if cluster.enabled and inst.settings.recorder.enabled else None)
         self._delay = self.interval
 
     async def start(self) -> None:
         self.inst.running.uploader = self.uploader
         await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        self.uploader.close(wait=False)  # a pass still running in its thread finishes on its own
 
     def run_once(self) -> object:
         return self.uploader.run_once()

@@ -108,6 +108,14 @@ class ArchiveStore:
         key = object_key or (self.objects.key_for(path) if self.objects is not None else None)
         return RecordingSource(self.root / path, key, self.objects)
 
+    def source_for(self, row: Recording) -> RecordingSource:
+        """The file of an indexed recording."""
+        return self.source(row.path, row.object_key)
+
+    def report(self, session: Session, camera_ids: list[int] | None = None) -> dict:
+        """:func:`storage_report` of this archive's volume."""
+        return storage_report(session, self.root, camera_ids)
+
 
 _stores: dict[str, ArchiveStore] = {}
 
@@ -159,3 +167,16 @@ def ranged_body(source: RecordingSource, range_header: str | None) -> RangedBody
         return RangedBody(416, {**headers, "Content-Range": f"bytes */{size}"}, iter(()))
     return RangedBody(206, {**headers, "Content-Length": str(end - start),
                             "Content-Range": f"bytes {start}-{end - 1}/{size}"}, source.iter_range(start, end))
+
+
+def serve_recording(source: RecordingSource, range_header: str | None) -> Path | RangedBody:
+    """How to answer an HTTP request for one recorded file: with the local backend the file itself (the web server
+    answers ranges and sends it without copying), with S3 a :class:`RangedBody` read from whichever of the local copy
+    or the object holds the bytes when each chunk is read (the uploader may move it meanwhile).
+
+    Raises :class:`RecordingUnavailable` when the file is gone."""
+    if source.objects is None:
+        if not source.local:
+            raise RecordingUnavailable(f"{source.path.name}: deleted")
+        return source.path
+    return ranged_body(source, range_header)

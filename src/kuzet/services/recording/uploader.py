@@ -11,6 +11,10 @@ oldest are Prometheus gauges. Past ``[storage.s3] buffer_max_bytes`` the uploade
 every minute, ``kuzet_upload_buffer_full 1``) and recording goes on: the newest video matters most, and the disk's
 own floor (``[storage] min_free_bytes``) is guarded by retention, which then deletes the oldest files never
 uploaded, logging each loss.
+
+With several recorder nodes (``node`` given) the backlog counted is this node's (its rows, and rows written before
+the cluster), the buffer on this node's disk; the passes still look at every waiting row, so that files of an earlier
+run of this node under another name go up too, and skip those not on this disk.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from kuzet.config import Settings
 from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError, file_sha256
@@ -35,6 +39,7 @@ log = logging.getLogger("kuzet.recording.uploader")
 BATCH = 64  # files looked at per query
 ALARM_EVERY = 60.0  # seconds between "buffer full" errors
 BACKOFF_MAX = 10.0  # seconds between attempts while the store is away
+ELSEWHERE_MAX = 100_000  # rows of other nodes remembered, then forgotten (looked for once more)
 
 
 @dataclass
@@ -58,8 +63,10 @@ class UploadPass:
 
 
 class Uploader:
-    def __init__(self, settings: Settings, db: Database, store: ObjectStore | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database, store: ObjectStore | None = None,
+                 node: str | None = None) -> None:
         self.settings = settings
+        self.node = node
         self.db = db
         self.root: Path = settings.recordings_path
         self.store = store or ObjectStore(settings.storage.s3)
@@ -75,14 +82,18 @@ class Uploader:
         self._alarmed_at = 0.0
         self._bucket_ready = False
         self._pass = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # kept between passes: no threads started every second
+        self._elsewhere: set[int] = set()  # with several nodes: rows whose file is on another node's disk
 
     # -- what waits --------------------------------------------------------------------------------------------------
     def measure(self) -> Backlog:
         """Closed files not yet in the object store (the local buffer), from the index."""
+        query = (select(func.count(), func.coalesce(func.sum(Recording.bytes), 0), func.min(Recording.end_at))
+                 .where(Recording.state == "closed", Recording.object_key.is_(None)))
+        if self.node is not None:
+            query = query.where(or_(Recording.node == self.node, Recording.node.is_(None)))
         with self.db.session() as session:
-            files, size, oldest = session.execute(
-                select(func.count(), func.coalesce(func.sum(Recording.bytes), 0), func.min(Recording.end_at))
-                .where(Recording.state == "closed", Recording.object_key.is_(None))).one()
+            files, size, oldest = session.execute(query).one()
         self.backlog = Backlog(int(files), int(size), oldest)
         full = self.backlog.bytes > self.buffer_max
         now = time.monotonic()
@@ -109,7 +120,9 @@ class Uploader:
 
     def _run_once(self, on_uploaded: Callable[[int], None] | None) -> UploadPass:
         report = UploadPass()
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="kuzet-upload")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="kuzet-upload")
+        pool = self._pool
         try:
             if not self._bucket_ready:
                 self.store.ensure_bucket()
@@ -124,9 +137,14 @@ class Uploader:
                 if not rows:
                     break
                 after = rows[-1].id
+                rows = [r for r in rows if r.id not in self._elsewhere]
                 results = list(pool.map(self._upload_one, rows))
                 error = next((r for r in results if isinstance(r, ObjectStoreError)), None)
                 for (row_id, _path, _size), result in zip(rows, results, strict=True):
+                    if result is None and self.node is not None:
+                        if len(self._elsewhere) >= ELSEWHERE_MAX:
+                            self._elsewhere.clear()
+                        self._elsewhere.add(row_id)  # another recorder's: not looked for again by this one
                     if result is None or isinstance(result, ObjectStoreError):
                         continue  # not on this node's disk (another recorder's, or already gone)
                     self._indexed(row_id, *result)
@@ -146,8 +164,6 @@ class Uploader:
             if self.failing_since is not None:
                 log.warning("object store back after %.0f s", self.failing_seconds)
             self.failing_since, self.last_error = None, None
-        finally:
-            pool.shutdown(wait=True)
         self.uploaded_files += report.uploaded
         self.uploaded_bytes += report.bytes
         if report.error is None:
@@ -158,6 +174,12 @@ class Uploader:
                 log.error("moving held recordings to %s failed: %s", self.held_prefix, exc)
         report.backlog = self.measure()
         return report
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the upload threads (after the last pass)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait)
+            self._pool = None
 
     def move_held(self) -> int:
         """Move the objects of files under an active evidence hold to the held prefix (server-side copy, verified,

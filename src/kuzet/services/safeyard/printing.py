@@ -158,8 +158,8 @@ class _Page:
 
 def passport_pdf(info: dict, lang: str, words: Words, people: list[dict] | None = None) -> bytes:
     """``info``: yard, full_address, district, joined, inspector, characteristics, notes, cameras, counts, place,
-    streets, photo (path or None). ``people`` (decrypted, only for the restricted version) or None for the version
-    without personal data."""
+    streets, photo (its JPEG bytes, a path, or None). ``people`` (decrypted, only for the restricted version) or
+    None for the version without personal data."""
     t = lambda key, **kw: words.translate(key, lang, **kw)  # noqa: E731
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4)
@@ -184,9 +184,15 @@ def passport_pdf(info: dict, lang: str, words: Words, people: list[dict] | None 
     streets = info.get("streets") or []
     picture = yard_map(info.get("place") or {}, info["cameras"], streets)
     left = MARGIN
-    if info.get("photo") and Path(info["photo"]).exists():
-        pdf.drawImage(ImageReader(str(info["photo"])), left, top - 58 * mm, 78 * mm, 58 * mm,
-                      preserveAspectRatio=True)
+    photo = info.get("photo")
+    if isinstance(photo, bytes):  # the JPEG from the photo store (services/safeyard/photos.py)
+        photo = ImageReader(io.BytesIO(photo))
+    elif photo and Path(photo).exists():
+        photo = ImageReader(str(photo))
+    else:
+        photo = None
+    if photo is not None:
+        pdf.drawImage(photo, left, top - 58 * mm, 78 * mm, 58 * mm, preserveAspectRatio=True)
         left += 84 * mm
     pdf.drawImage(ImageReader(io.BytesIO(picture)), left, top - 58 * mm, 76 * mm, 58 * mm)
     page.y = top - 62 * mm

@@ -22,8 +22,9 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy.orm import Session
 
 from kuzet import __version__
+from kuzet.domain.access import Right
 from kuzet.domain.audit import Action
-from kuzet.services import audit
+from kuzet.services import access, audit
 from kuzet.services.audit import Actor
 from kuzet.services.keys import KeyError_, Keyring, fingerprint, load_public_pem
 from kuzet.services.places import ancestors
@@ -114,6 +115,48 @@ def create_export(session: Session, actor: Actor, user: User, camera_ids: list[i
                      camera_id=camera_id, legal_basis=export.reason,
                      details={"start": start.isoformat(), "end": end.isoformat()})
     return export
+
+
+class BeyondArchiveReach(ExportError):
+    """The window starts before the part of a camera's archive the user may see."""
+
+
+def check_reach(session: Session, user: User, camera: Camera, start: datetime) -> None:
+    """Refuse (:class:`BeyondArchiveReach`) a window that starts before the part of the camera's archive the user
+    may see (a grant limited in depth)."""
+    floor = access.archive_floor(session, user, camera)
+    if floor is not None and start.tzinfo is not None and start < floor:
+        raise BeyondArchiveReach(f"your access reaches the archive of camera {camera.id} back to "
+                                 f"{floor.isoformat()} only")
+
+
+def may_see(session: Session, user: User, export: Export, exportable: set[int] | None = None) -> bool:
+    """Who sees an export: its creator, platform admins, and holders of ``export`` on every camera of the bundle
+    (``exportable``: the ids of the cameras the user may export, when the caller has them at hand)."""
+    if export.created_by == user.id or access.is_platform_admin(user):
+        return True
+    if exportable is None:
+        for camera_id in export.cameras:
+            camera = session.get(Camera, camera_id)
+            if camera is None or Right.EXPORT not in access.camera_rights(session, user, camera):
+                return False
+        return True
+    return set(export.cameras) <= exportable
+
+
+def bundle_file(data_dir: Path, export: Export) -> Path | None:
+    """The finished bundle's zip on disk, None when the export has none (not done) or its file is gone."""
+    if export.state != "done" or not export.path:
+        return None
+    path = data_dir / export.path
+    return path if path.is_file() else None
+
+
+def record_download(session: Session, actor: Actor, export: Export) -> None:
+    """One audit record per camera of the bundle for each download."""
+    for camera_id in export.cameras:
+        audit.append(session, actor, Action.EXPORT_DOWNLOADED, object_type="export", object_id=export.id,
+                     camera_id=camera_id, legal_basis=export.reason)
 
 
 class BundleTooLarge(ExportError):
