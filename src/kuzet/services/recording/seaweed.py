@@ -82,7 +82,9 @@ class SeaweedServer:
                 "-filer", f"-filer.port={self.filer}", f"-filer.port.grpc={self.filer_grpc}",
                 "-s3", f"-s3.port={self.s3}", f"-s3.port.grpc={self.s3_grpc}", f"-s3.config={config}",
                 f"-s3.port.iceberg={self.iceberg}", f"-s3.port.lance={self.lance}", f"-metricsPort={self.metrics}",
-                "-master.volumeSizeLimitMB=256", "-volume.max=64"]
+                # Every bucket is a collection that grows its own volumes (7 at a time): 64 ran out after about nine
+                # buckets ("InternalError" on put). Empty volumes cost an index file, not their size.
+                "-master.volumeSizeLimitMB=256", "-volume.max=512"]
         log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 (the child owns it while it runs)
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
