@@ -19,7 +19,6 @@ rows have always held, so rows written before object storage was configured keep
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -29,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError
+from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError, shared_object_store
 
 if TYPE_CHECKING:
     from kuzet.config import Settings
@@ -233,19 +232,18 @@ class SharedPictures(LocalPictures):
         return done
 
 
-_shared: dict[str, SharedPictures] = {}
+_shared: dict[tuple[str, str, int], SharedPictures] = {}
 
 
 def event_pictures(settings: Settings) -> EventPictures:
-    """The installation's picture store: local files, or the object store when recordings go there (one client per
+    """The installation's picture store: local files, or the object store when recordings go there (one per
     configuration and process, so the retry queue is the process's own)."""
     storage = settings.storage
     if storage.backend != "s3":
         return LocalPictures(settings.events_path)
-    s3 = storage.s3
-    ident = json.dumps([str(settings.events_path), s3.endpoint, s3.bucket, s3.events_prefix, s3.region, s3.access_key,
-                        s3.secret_key.get_secret_value() if s3.secret_key else None])
+    objects = shared_object_store(storage.s3)
+    ident = (str(settings.events_path), storage.s3.events_prefix, id(objects))
     store = _shared.get(ident)
     if store is None:
-        store = _shared[ident] = SharedPictures(settings.events_path, ObjectStore(s3), s3.events_prefix)
+        store = _shared[ident] = SharedPictures(settings.events_path, objects, storage.s3.events_prefix)
     return store

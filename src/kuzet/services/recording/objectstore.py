@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +184,20 @@ class ObjectStore:
             if not page.get("IsTruncated"):
                 return out
             token = page.get("NextContinuationToken")
+
+
+_clients: dict[str, ObjectStore] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_object_store(config: S3Config) -> ObjectStore:
+    """The process's one client for this configuration (boto3 clients are thread-safe and keep their connections):
+    the archive, the uploader's readers and the event pictures of one installation share it."""
+    secret = config.secret_key.get_secret_value() if config.secret_key else None
+    ident = json.dumps([config.endpoint, config.bucket, config.prefix, config.region, config.access_key, secret,
+                        config.timeout, config.upload_workers])
+    with _clients_lock:
+        store = _clients.get(ident)
+        if store is None:
+            store = _clients[ident] = ObjectStore(config)
+        return store

@@ -9,7 +9,6 @@ The report gives bytes per camera and archive depth against each camera's requir
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kuzet.config import Settings
-from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError
+from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError, shared_object_store
 from kuzet.store.db import utcnow
 from kuzet.store.models import Camera
 from kuzet.store.models.recording import EvidenceHold, Recording
@@ -117,22 +116,12 @@ class ArchiveStore:
         return storage_report(session, self.root, camera_ids)
 
 
-_stores: dict[str, ArchiveStore] = {}
-
-
 def archive_store(settings: Settings) -> ArchiveStore:
-    """The installation's archive store (one S3 client per configuration and process: clients are thread-safe and
-    keep their connections)."""
+    """The installation's archive store (its object store client shared in the process: ``shared_object_store``)."""
     storage = settings.storage
     if storage.backend != "s3":
         return ArchiveStore(settings.recordings_path)
-    s3 = storage.s3
-    ident = json.dumps([str(settings.recordings_path), s3.endpoint, s3.bucket, s3.prefix, s3.region, s3.access_key,
-                        s3.secret_key.get_secret_value() if s3.secret_key else None])
-    store = _stores.get(ident)
-    if store is None:
-        store = _stores[ident] = ArchiveStore(settings.recordings_path, ObjectStore(s3))
-    return store
+    return ArchiveStore(settings.recordings_path, shared_object_store(storage.s3))
 
 
 @dataclass(frozen=True)
