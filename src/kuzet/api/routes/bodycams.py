@@ -567,9 +567,10 @@ def recording_video(recording_id: Id, original: bool = False, who: Caller = Depe
             is_original = original or not r.playable_path
             relative = r.path if is_original else r.playable_path
             digest = r.sha256 if is_original else r.playable_sha256
-    path = inst.settings.bodycams_path / relative
-    if not path.exists():
-        raise ApiError(410, "the recording's file is missing from storage")
+    try:
+        path = offload.stored_file(inst.settings.bodycams_path, relative)
+    except FileNotFoundError:
+        raise ApiError(410, "the recording's file is missing from storage") from None
     sessions = inst.running.viewing_sessions
     if sessions.starts(who.token, "bodycam", recording_id, relative):
         with inst.db.session() as session:
@@ -849,7 +850,11 @@ def redaction_video(redaction_id: Id, who: Caller = Depends(media_caller),
         with inst.db.session() as session:
             audit.append(session, who.actor, Action.PLAYED, object_type="bodycam_recording", object_id=recording_id,
                          details={"file": "redacted", "redaction_id": redaction_id, "sha256": digest})
-    return FileResponse(inst.settings.bodycams_path / relative, media_type="video/mp4")
+    try:
+        path = offload.stored_file(inst.settings.bodycams_path, relative)
+    except FileNotFoundError:
+        raise ApiError(410, "the redacted copy is missing from storage") from None
+    return FileResponse(path, media_type="video/mp4")
 
 
 class DisclosureIn(BaseModel):
@@ -900,9 +905,12 @@ def open_disclosure(token: str, request: Request, inst: Installation = Depends(i
         with inst.db.session() as session:
             row = disclosure.open_disclosure(session, token, client_ip(request))
             relative, name = row.path, f"disclosure-{row.id}.zip"
+        path = offload.stored_file(inst.settings.bodycams_path, relative)
     except LookupError as exc:
         raise not_found(str(exc)) from None
-    return FileResponse(inst.settings.bodycams_path / relative, media_type="application/zip", filename=name,
+    except FileNotFoundError:
+        raise ApiError(410, "the disclosure package is missing from storage") from None
+    return FileResponse(path, media_type="application/zip", filename=name,
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 

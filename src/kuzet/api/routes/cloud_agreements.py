@@ -235,11 +235,10 @@ def get_document(agreement_id: Id, who: Caller = Depends(caller),
     """The signed document, streamed back (its reading is audited)."""
     with inst.db.session() as session:
         agreement = _seen(session, who, agreement_id)
-        if agreement.document_path is None:
-            raise not_found("no signed document was uploaded for this agreement")
-        path = inst.settings.data_dir / agreement.document_path
-        if not path.exists():
-            raise not_found("the signed document is missing from the data directory")
+        try:
+            path = agreements.document_file(inst.settings.data_dir, agreement)
+        except LookupError as exc:
+            raise not_found(str(exc)) from None
         audit.append(session, who.actor, CloudAction.AGREEMENT_DOCUMENT_READ, object_type="agreement",
                      object_id=agreement.id, details={"sha256": agreement.document_sha256})
         name = agreement.document_name or "agreement.pdf"

@@ -200,7 +200,7 @@ def _event_image(event_id: int, which: str, who: Caller, inst: Installation) -> 
     try:
         data = event_pictures(inst.settings).open(key)
     except PicturesUnavailable:
-        raise ApiError(503, f"the {which} cannot be read now: the object store does not answer",
+        raise ApiError(503, "the picture cannot be read now: the object store does not answer",
                        headers={"Retry-After": "5"}) from None
     if data is None:
         raise not_found(f"this event has no {which}")

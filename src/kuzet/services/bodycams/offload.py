@@ -371,6 +371,15 @@ def part_path(root: Path, upload_id: str) -> Path:
     return root / "uploads" / f"{upload_id}.part"
 
 
+def stored_file(root: Path, relative: str) -> Path:
+    """The file of the bodycams directory indexed at ``relative`` (an original, a playable or redacted copy, a
+    disclosure package); FileNotFoundError when it is gone or the path would leave the directory."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise FileNotFoundError(relative)
+    return path
+
+
 def create_upload(session: Session, root: Path, actor: Actor, by: User, *, length: int, metadata: dict[str, str],
                   max_bytes: int, expiry_hours: int) -> BodycamUpload:
     serial = metadata.get("device", "").strip()

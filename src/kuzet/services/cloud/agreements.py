@@ -276,6 +276,16 @@ def renew_agreement(session: Session, actor: Actor, business: Business | None, o
 
 # --- the signed document --------------------------------------------------------------------------------------------
 
+def document_file(data_dir: Path, agreement: Agreement) -> Path:
+    """The agreement's signed PDF kept by ``store_document``; LookupError naming what is missing."""
+    if agreement.document_path is None:
+        raise LookupError("no signed document was uploaded for this agreement")
+    path = (data_dir / agreement.document_path).resolve()
+    if not path.is_relative_to((data_dir / "agreements").resolve()) or not path.is_file():
+        raise LookupError("the signed document is missing from the data directory")
+    return path
+
+
 def store_document(session: Session, actor: Actor, data_dir: Path, agreement: Agreement, source: Path,
                    name: str) -> Agreement:
     """Keep the signed PDF in ``<data>/agreements/`` (owner-only), named by its SHA-256; the agreement points at it."""
