@@ -272,13 +272,14 @@ def run_scale_benchmark(database_url: str, events_url: str, *, cameras: int = 30
 
         if seaweed is not None and outage > 0:
             say(f"S3 outage: SeaweedFS stopped for {outage:g} s…")
-            def covered(since: datetime, until: datetime) -> tuple[int, int]:
+            def covered(since: datetime, until: datetime) -> tuple[int, dict[str, int]]:
                 with db.session() as s:
                     through = s.scalar(select(func.count(distinct(Recording.camera_id)))
                                        .where(Recording.end_at >= until))
-                    opened = s.scalar(select(func.count()).select_from(Gap)
-                                      .where(Gap.start_at >= since, Gap.start_at <= until))
-                return int(through or 0), int(opened or 0)
+                    opened = s.execute(select(Gap.reason, func.count()).where(Gap.start_at >= since,
+                                                                              Gap.start_at <= until)
+                                       .group_by(Gap.reason)).all()
+                return int(through or 0), {reason: int(n) for reason, n in opened}
 
             result["s3_outage"] = _s3_outage(seaweed, outage, backlog, now, covered)
 
@@ -434,7 +435,7 @@ def _fetch(url: str, headers: dict[str, str], starts: bytes) -> bool:
 def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, covered: Callable) -> dict:  # noqa: ANN001
     """Stop the S3 server for ``seconds`` (recording goes on), sample the backlog, start it again on the same data
     and ports, and time the drain of every file closed before it was back. ``covered(since, until)``: (cameras whose
-    files reach past ``until``, gaps opened in between)."""
+    files reach past ``until``, gaps opened in between by reason)."""
     def total(b: dict[str, tuple[int, int]]) -> dict[str, int]:
         return {"files": sum(f for f, _ in b.values()), "bytes": sum(n for _, n in b.values())}
 
@@ -456,7 +457,8 @@ def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, covere
             "backlog_before": before, "samples": samples, "backlog_at_return": total(at_return),
             "backlog_at_return_per_node": {n: {"files": f, "bytes": b} for n, (f, b) in sorted(at_return.items())},
             "seconds_until_drained": round(drained, 1),
-            "cameras_recording_through": cameras_through, "gaps_while_away": gaps}
+            "cameras_recording_through": cameras_through, "gaps_while_away": sum(gaps.values()),
+            "gaps_while_away_by_reason": gaps}
 
 
 def _count(held: dict[int, str]) -> dict[str, int]:
