@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from tests.test_faults import FLAP_CLIP, PASSWORD, USER, _site
 pytestmark = pytest.mark.media
 
 CAMERAS = 3
+SETTLE_SECONDS = 5  # after the spread is seen: a worker that gave a camera back has finished its fragments in hand
 SECRET = "workers-test-cluster-secret-0123456789"
 
 
@@ -66,7 +68,6 @@ def test_workers_share_analysis_and_take_over_a_killed_one(tmp_path: Path, sim: 
                                               "KUZET_CLUSTER__SECRET": SECRET, "KUZET_OPERATIONS__ENABLED": "true",
                                               "KUZET_OPERATIONS__WORKERS": "1"},
                             USER, PASSWORD, args=["--role", "worker"])
-    started = utcnow()
 
     # Spread: both workers analyse part of the cameras; the recorder node records them all and analyses none.
     wait_until(lambda: set(_analysers(db)) == set(ids.values())
@@ -74,14 +75,18 @@ def test_workers_share_analysis_and_take_over_a_killed_one(tmp_path: Path, sim: 
     wait_until(lambda: set(_holders(db)) == set(ids.values()), 60, "every camera recorded")
     assert set(_holders(db).values()) == {"rec"}
     analysers = _analysers(db)
+    # The first worker up may have held every camera until the second joined and it gave some back (and finished
+    # the fragments in hand): only events starting after the spread settled belong to the lease now held.
+    settled = utcnow() + timedelta(seconds=SETTLE_SECONDS)
 
     # Every camera's motion events appear, written by the worker holding its analysis lease.
     def every_camera_analysed() -> bool:
-        return {c for c, _n in _events(db, started)} == set(ids.values())
+        return {c for c, _n in _events(db, settled)} == set(ids.values())
 
     wait_until(every_camera_analysed, 120, "motion events of every camera")
-    for camera_id, node in _events(db, started):
-        assert node == analysers[camera_id], (camera_id, node, analysers)
+    now_held = _analysers(db)  # a lease late to renew on a loaded machine may have moved since: either holder
+    for camera_id, node in _events(db, settled):
+        assert node in {analysers[camera_id], now_held.get(camera_id)}, (camera_id, node, analysers, now_held)
 
     # kill -9 of a worker: the other takes its cameras' analysis, and their events go on from it.
     victim = "w1" if list(analysers.values()).count("work-1") else "w2"
