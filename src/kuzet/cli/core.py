@@ -226,20 +226,22 @@ def _serve_split(inst: Installation, host: str, port: int, workers: int, log_lev
            "websockets-sansio", "--ws-per-message-deflate", "false", "--no-proxy-headers"]
     if inst.settings.http.tls_cert:  # the workers face the clients: TLS is theirs
         cmd += ["--ssl-certfile", str(inst.settings.http.tls_cert), "--ssl-keyfile", str(inst.settings.http.tls_key)]
-    api = subprocess.Popen(cmd, env=env)
     # The workers forward the client's address (one X-Forwarded-For hop) from this machine.
     inst.settings.http.trusted_proxies = [*inst.settings.http.trusted_proxies, "127.0.0.1/32"]
-    err_console.print(f"API: {workers} worker processes on {host}:{port}; recorder and services in process "
-                      f"{os.getpid()} on 127.0.0.1:{internal}")
-    try:
-        with around or nullcontext():
-            _run_server(inst, "127.0.0.1", internal, log_level=log_level, internal=True, roles=roles)
-    finally:
-        api.terminate()
+    # ``around`` first (the demo's simulator started, its cameras pointed at it): the workers answer the clients only
+    # once what they serve is there, so "the demo answers" means "its cameras stream".
+    with around or nullcontext():
+        api = subprocess.Popen(cmd, env=env)
+        err_console.print(f"API: {workers} worker processes on {host}:{port}; recorder and services in process "
+                          f"{os.getpid()} on 127.0.0.1:{internal}")
         try:
-            api.wait(15)
-        except subprocess.TimeoutExpired:
-            api.kill()
+            _run_server(inst, "127.0.0.1", internal, log_level=log_level, internal=True, roles=roles)
+        finally:
+            api.terminate()
+            try:
+                api.wait(15)
+            except subprocess.TimeoutExpired:
+                api.kill()
 
 
 DEMO_CONFIG_HEADER = """\
