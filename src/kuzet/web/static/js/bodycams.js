@@ -373,8 +373,9 @@ document.getElementById("bc-categorise").addEventListener("submit", async (event
   try {
     await api(`/api/v1/bodycams/recordings/${current.id}/category`, {method: "POST",
       body: {category: document.getElementById("bc-set-category").value}});
-    await openRecording(current.id);
+    // the list and the officer's flag first: they must not wait on the detail's track and nearby cameras
     await Promise.all([search(), flag()]);
+    await openRecording(current.id);
   } catch (err) {
     showError(detailError, err);
   }
