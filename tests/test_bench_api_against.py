@@ -27,7 +27,7 @@ def test_against_a_running_demo_city(backend: str, tmp_path: Path) -> None:
         inst.close()
         with kuzet_server(tmp_path / "data", env) as base:
             run = subprocess.run([sys.executable, "-m", "kuzet.cli.main", "bench", "api", "--against", base,
-                                  "--seconds", "1", "--connections", "2", "--no-browser", "--json"],
+                                  "--seconds", "3", "--connections", "2", "--no-browser", "--json"],
                                  capture_output=True, text=True, timeout=300, env=os.environ | env)
             assert run.returncode == 0, run.stderr
             result = json.loads(run.stdout)
