@@ -4,27 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-class ImportRejected(ValueError):
-    """Some rows are bad: nothing was imported. ``errors`` names every one."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        shown = "; ".join(map(str, errors[:10])) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
-        super().__init__(f"{len(errors)} bad row(s); nothing imported: {shown}")
-        self.errors = errors
+from kuzet.domain.imports import ImportRejected, RowError  # noqa: F401 - this module's errors
 
 
 def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:

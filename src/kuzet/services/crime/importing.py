@@ -23,24 +23,9 @@ from kuzet.domain.crime import (
     Gravity,
     header_key,
 )
+from kuzet.domain.imports import ImportRejected, RowError  # noqa: F401 - this module's errors
 from kuzet.store.db import utcnow
 from kuzet.store.models.crime import Offence, Population
-
-
-@dataclass
-class RowError:
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-class ImportRejected(ValueError):
-    def __init__(self, errors: list[RowError]) -> None:
-        shown = "; ".join(map(str, errors[:10])) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
-        super().__init__(f"{len(errors)} bad row(s); nothing imported: {shown}")
-        self.errors = errors
 
 
 @dataclass

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import Right
+from kuzet.domain.imports import ImportRejected, RowError
 from kuzet.domain.places import PlaceKind, check_coordinates
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
@@ -55,22 +56,8 @@ MAX_ROWS = 100_000
 BUILDING_PARENTS = {PlaceKind.STREET, PlaceKind.SETTLEMENT, PlaceKind.DISTRICT}
 
 
-@dataclass
-class RowError:
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-class InstallationListError(ValueError):
+class InstallationListError(ImportRejected):
     """The list was refused as a whole; ``errors`` names every bad row."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        shown = "; ".join(map(str, errors[:10])) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
-        super().__init__(f"{len(errors)} bad row(s); nothing imported: {shown}")
-        self.errors = errors
 
 
 @dataclass
