@@ -57,7 +57,9 @@ class S3Config(BaseModel):
     buffer_max_bytes: int = Field(8 << 30, ge=1 << 20, description="Closed files waiting for upload before alarm")
     upload_workers: int = Field(2, ge=1, le=32, description="Files uploaded at once")
     interval: float = Field(2.0, gt=0, description="Seconds between looks for closed files to upload")
-    timeout: float = Field(10.0, gt=0, description="Connect/read timeout of one request, seconds")
+    # Each request is tried once (no retries inside the client): the uploader's back-off decides when to try again.
+    timeout: float = Field(10.0, gt=0, description="Read timeout of one request (and of each send), seconds")
+    connect_timeout: float = Field(3.0, gt=0, le=60, description="Seconds to open a connection to the store")
 
 
 class StorageConfig(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 log = logging.getLogger("kuzet.runtime")
@@ -22,13 +23,19 @@ class Service(Protocol):
 
 class PeriodicService:
     """A service that runs ``run_once`` (in a worker thread) now and then after every ``wait()`` until stopped. A pass
-    that fails is logged and the next one runs anyway."""
+    that fails is logged and the next one runs anyway.
+
+    ``own_thread``: passes run on a thread of the service's own instead of the event loop's default executor. For
+    passes that may wait on something remote for long (an object store that does not answer): they must not take
+    the threads the rest of the node (the index writer, the lease keeper) queues on."""
 
     name = "periodic"
+    own_thread = False
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._task: asyncio.Task | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     def run_once(self) -> object:
         raise NotImplementedError
@@ -38,6 +45,8 @@ class PeriodicService:
         await asyncio.sleep(self.interval)
 
     async def start(self) -> None:
+        if self.own_thread and self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kuzet-{self.name}")
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -45,11 +54,14 @@ class PeriodicService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)  # a pass still running finishes on its own
+            self._thread = None
 
     async def _loop(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.run_once)
+                await asyncio.get_running_loop().run_in_executor(self._thread, self.run_once)
             except Exception:
                 log.exception("%s pass failed", self.name)
             await self.wait()

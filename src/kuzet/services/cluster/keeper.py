@@ -7,6 +7,11 @@ until at least ``t0 + lease_seconds`` (the database stamps it later than ``t0``)
 at ``t0 + lease_seconds - margin_seconds`` unless a later pass renewed it: by the time another node may take the
 camera, this one has stopped, whatever happened to the database or the network in between.
 
+Passes run on the keeper's own thread, never on the event loop's default executor: that pool is shared with whatever
+else the node hands to threads (index writes, exports and archive reads that may wait on an object store for their
+whole timeout), and a pass queued behind them would let the leases run out while the database answers at once. A pass
+that takes longer than ``renew_seconds`` is logged with how long it waited for its thread and how long it ran.
+
 With ``purpose=ANALYSE`` the same keeper serves the analysis service of a worker node: ``holds`` answers "which
 cameras should I analyse now", and ``recording`` is set to what it analyses now.
 """
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from kuzet.config import ClusterConfig
 from kuzet.services.cluster.leases import RECORD, LeaseBook, LeasePass, LeasePurpose, default_node
@@ -46,8 +53,10 @@ class LeaseKeeper:
         self.failures = 0
         self.moves_in = 0
         self.lost_total = 0
+        self.slow_passes = 0  # passes that took longer than renew_seconds (waiting for the thread included)
         self._task: asyncio.Task | None = None
         self._first = asyncio.Event()
+        self._thread: ThreadPoolExecutor | None = None  # the keeper's own: nothing else queues on it
 
     # -- what the recorder asks ---------------------------------------------------------------------------------------
     def holds(self, camera_id: int) -> bool:
@@ -72,6 +81,11 @@ class LeaseKeeper:
         return time.monotonic() - self.last_success
 
     # -- the loop -----------------------------------------------------------------------------------------------------
+    def _run(self, fn: Callable, /, *args: object, **kwargs: object) -> asyncio.Future:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kuzet-lease-{self.purpose.name}")
+        return asyncio.get_running_loop().run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"lease-keeper-{self.purpose.name}")
         with contextlib.suppress(TimeoutError):  # the first pass decides what to record; a dead database waits
@@ -83,21 +97,35 @@ class LeaseKeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def close(self) -> None:
+        """Let the keeper's thread go (after ``stop`` and ``leave``)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
     async def leave(self) -> None:
         """After the recorder stopped: give every lease back so that the others take the cameras at once."""
         try:
-            await asyncio.to_thread(self.book.leave, set(self.tokens))
+            await self._run(self.book.leave, set(self.tokens))
         except Exception as exc:  # the leases simply run out
             log.warning("could not give the leases back (%s); they expire in %.0f s", exc, self.config.lease_seconds)
         self.tokens.clear()
         self.valid_until.clear()
+        self.close()
 
     async def _loop(self) -> None:
         while True:
             started = time.monotonic()
             held, give_back = self._plan()
-            work = asyncio.ensure_future(asyncio.to_thread(
-                self.book.run_pass, held, give_back, take=not self.releasing, backlog=self.backlog()))
+            ran: list[float] = []  # when the pass got its thread
+            take, backlog = not self.releasing, self.backlog()
+
+            def run_pass(held: dict[int, int] = held, give_back: set[int] = give_back, take: bool = take,
+                         backlog: tuple[int, int] = backlog, ran: list[float] = ran) -> LeasePass:
+                ran.append(time.monotonic())
+                return self.book.run_pass(held, give_back, take=take, backlog=backlog)
+
+            work = self._run(run_pass)
             while not work.done():  # a pass stuck on the database must not keep a lease past its end
                 await asyncio.wait({work}, timeout=self.config.renew_seconds)
                 self._expire()
@@ -108,6 +136,13 @@ class LeaseKeeper:
                 log.error("lease renewal failed (%s); cameras stop %.0f s after the last renewal unless it works",
                           exc, self.config.lease_seconds - self.config.margin_seconds)
             self._first.set()
+            took = time.monotonic() - started
+            if took > self.config.renew_seconds:
+                self.slow_passes += 1
+                waited = (ran[0] - started) if ran else took
+                log.warning("%s lease pass took %.1f s (%.1f s before it ran, %.1f s running and answered); "
+                            "the leases end %.0f s after a pass starts", self.purpose.name, took, waited,
+                            took - waited, self.config.lease_seconds)
             self._expire()
             await asyncio.sleep(max(0.0, self.config.renew_seconds - (time.monotonic() - started)))
 

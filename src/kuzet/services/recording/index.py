@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,9 @@ class IndexWriter:
         self.failures = 0  # flushes that failed since start
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        # Its own thread: index writes never queue behind work of the event loop's default executor that may wait
+        # on an object store (exports, archive reads) for a whole timeout.
+        self._thread: ThreadPoolExecutor | None = None
 
     @property
     def pending(self) -> int:
@@ -96,6 +100,14 @@ class IndexWriter:
             except asyncio.CancelledError:
                 pass
         deadline = time.monotonic() + STOP_SECONDS
+        try:
+            await self._flush_to_stop(deadline)
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown(wait=False)
+                self._thread = None
+
+    async def _flush_to_stop(self, deadline: float) -> None:
         while True:
             try:
                 await self.flush()
@@ -163,7 +175,9 @@ class IndexWriter:
             for g in gaps:
                 g.dirty = False
             try:
-                await asyncio.to_thread(self._write, snapshot, gap_values)
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="kuzet-index")
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._write, snapshot, gap_values)
             except Exception:
                 for s in segs + closed:
                     s.dirty = True

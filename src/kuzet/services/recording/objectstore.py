@@ -2,8 +2,9 @@
 
 A thin, synchronous layer over boto3 with what the archive needs and nothing more: upload a file and verify it (size
 and SHA-256 checked by the server), read a byte range, delete keys in batches of up to 1,000 (DeleteObjects), tell
-whether the store answers. Calls run in worker threads; every request has a short timeout and no hidden retry loop,
-so an outage is seen at once and the callers (the uploader, the readers) decide what to do.
+whether the store answers. Calls run in worker threads (never on an event loop); every request has a short connect
+timeout, a bounded read timeout and exactly one attempt (no retry inside botocore), so an outage is seen at once and
+the callers (the uploader, the readers) decide what to do.
 
 boto3 rather than obstore: it is the reference S3 client every S3-compatible server is tested against (SeaweedFS,
 MinIO, Ceph radosgw), exposes per-request checksums (``ChecksumAlgorithm="SHA256"``) and DeleteObjects directly, and
@@ -29,6 +30,10 @@ READ_CHUNK = 1 << 20
 
 class ObjectStoreError(Exception):
     """The object store could not be reached or refused a request (the message never holds the secret)."""
+
+
+class ObjectStoreUnreachable(ObjectStoreError):
+    """No answer: the connection failed or timed out (not: the store answered with an error)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,9 @@ class ObjectStore:
         self.client = boto3.client(
             "s3", endpoint_url=config.endpoint, region_name=config.region, aws_access_key_id=config.access_key,
             aws_secret_access_key=secret,
-            config=Config(connect_timeout=config.timeout, read_timeout=config.timeout,
-                          retries={"max_attempts": 1, "mode": "standard"}, signature_version="s3v4",
+            # One attempt per request ("total_max_attempts" counts the first; "max_attempts" 1 meant one retry more)
+            config=Config(connect_timeout=min(config.connect_timeout, config.timeout), read_timeout=config.timeout,
+                          retries={"total_max_attempts": 1, "mode": "standard"}, signature_version="s3v4",
                           s3={"addressing_style": "path"}, max_pool_connections=max(10, config.upload_workers * 2),
                           request_checksum_calculation="when_required",
                           response_checksum_validation="when_required"))
@@ -80,12 +86,15 @@ class ObjectStore:
             error = exc.response.get("Error", {})
             raise ObjectStoreError(f"{what}: {error.get('Code', '?')} {error.get('Message', '')}".strip()) from None
         except BotoCoreError as exc:
-            raise ObjectStoreError(f"{what}: {type(exc).__name__}: {exc}") from None
+            raise ObjectStoreUnreachable(f"{what}: {type(exc).__name__}: {exc}") from None
 
     def ensure_bucket(self) -> None:
-        """Create the bucket if it is not there (a store that refuses is left to say so on the first upload)."""
+        """Create the bucket if it is not there (a store that refuses is left to say so on the first upload). A store
+        that does not answer at all raises :class:`ObjectStoreUnreachable` after one request."""
         try:
             self._call("head bucket", self.client.head_bucket)
+        except ObjectStoreUnreachable:
+            raise
         except ObjectStoreError:
             self._call("create bucket", self.client.create_bucket)
 
@@ -195,7 +204,7 @@ def shared_object_store(config: S3Config) -> ObjectStore:
     the archive, the uploader's readers and the event pictures of one installation share it."""
     secret = config.secret_key.get_secret_value() if config.secret_key else None
     ident = json.dumps([config.endpoint, config.bucket, config.prefix, config.region, config.access_key, secret,
-                        config.timeout, config.upload_workers])
+                        config.timeout, config.connect_timeout, config.upload_workers])
     with _clients_lock:
         store = _clients.get(ident)
         if store is None:

@@ -53,6 +53,7 @@ class RetentionService(PeriodicService):
     """A retention pass every minute, and at once when the recorder reports a full disk."""
 
     name = "retention"
+    own_thread = True  # deleting objects may wait on the object store
 
     def __init__(self, inst: Installation, interval: float = 60.0) -> None:
         super().__init__(interval)
@@ -77,6 +78,7 @@ class UploaderService(PeriodicService):
     back-off (up to ``BACKOFF_MAX`` seconds) so it catches up soon after the store returns."""
 
     name = "uploader"
+    own_thread = True  # a pass waits on the object store: never on the threads the lease keeper and index need
 
     def __init__(self, inst: Installation, interval: float | None = None) -> None:
         super().__init__(interval or inst.settings.storage.s3.interval)

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -138,9 +138,9 @@ class Uploader:
                     break
                 after = rows[-1].id
                 rows = [r for r in rows if r.id not in self._elsewhere]
-                results = list(pool.map(self._upload_one, rows))
-                error = next((r for r in results if isinstance(r, ObjectStoreError)), None)
-                for (row_id, _path, _size), result in zip(rows, results, strict=True):
+                tried = self._upload_batch(pool, rows)
+                error = next((r for _row, r in tried if isinstance(r, ObjectStoreError)), None)
+                for (row_id, _path, _size), result in tried:
                     if result is None and self.node is not None:
                         if len(self._elsewhere) >= ELSEWHERE_MAX:
                             self._elsewhere.clear()
@@ -174,6 +174,25 @@ class Uploader:
                 log.error("moving held recordings to %s failed: %s", self.held_prefix, exc)
         report.backlog = self.measure()
         return report
+
+    def _upload_batch(self, pool: ThreadPoolExecutor, rows: list) -> list[tuple[tuple[int, str, int], object]]:
+        """Upload ``rows``, ``workers`` at a time, as (row, result) in the order they finished. After the first
+        failure nothing more is started: a store that is away costs a pass at most ``workers`` failed requests, not
+        one timeout per file of the batch."""
+        done: list[tuple[tuple[int, str, int], object]] = []
+        running: dict[Future, tuple[int, str, int]] = {}
+        waiting = iter(rows)
+        failed = False
+        while True:
+            while not failed and len(running) < self.workers and (row := next(waiting, None)) is not None:
+                running[pool.submit(self._upload_one, row)] = row
+            if not running:
+                return done
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = future.result()
+                done.append((running.pop(future), result))
+                failed = failed or isinstance(result, ObjectStoreError)
 
     def close(self, wait: bool = True) -> None:
         """Stop the upload threads (after the last pass)."""
