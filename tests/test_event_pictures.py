@@ -131,6 +131,27 @@ def test_a_failed_put_keeps_the_picture_locally_until_a_retry_stores_it(tmp_path
     assert reader.open(key) is None and reader.open(second) is None
 
 
+def test_pictures_kept_locally_are_uploaded_after_a_restart(tmp_path: Path,
+                                                            seaweed: SeaweedServer) -> None:  # noqa: F811
+    """The retry queue lives in memory; what survives a restart is the events directory: the next process's first
+    retry finds the pictures waiting there and stores them (a picture half-written by a crash is not taken)."""
+    config = S3Config(endpoint=seaweed.endpoint, bucket=f"kz-{uuid.uuid4().hex[:16]}",
+                      access_key=seaweed.access_key, secret_key=seaweed.secret_key, timeout=2)
+    away = config.model_copy(update={"endpoint": "http://127.0.0.1:9"})  # nothing listens there
+    before = SharedPictures(tmp_path / "worker", ObjectStore(away), config.events_prefix)
+    at = utcnow()
+    pictures = {before.save(3, at, f"{k}.jpg", data): data for k, data in enumerate([_jpeg(5_000), _jpeg(7_000)])}
+    assert before.pending == 2 and before.retry() == 0  # the store is still away: both wait on the disk
+    (tmp_path / "worker" / f"3/{at:%Y-%m-%d}/9.tmp").write_bytes(b"half")  # a crash in the middle of a write
+
+    after = SharedPictures(tmp_path / "worker", ObjectStore(config), config.events_prefix)  # the next process
+    assert after.pending == 0  # nothing known before its first retry looked through the events directory
+    assert after.retry() == 2 and after.pending == 0 and after.uploaded == 2
+    assert not list((tmp_path / "worker").rglob("*.jpg"))  # each local copy went once stored
+    reader = SharedPictures(tmp_path / "api", ObjectStore(config), config.events_prefix)
+    assert {key: reader.open(key) for key in pictures} == pictures  # byte for byte, from the store
+
+
 def test_local_pictures_stay_files_in_the_events_directory(inst: Installation) -> None:
     pictures = event_pictures(inst.settings)
     assert isinstance(pictures, LocalPictures) and not isinstance(pictures, SharedPictures)
