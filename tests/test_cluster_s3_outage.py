@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from kuzet.config import S3Config
 from kuzet.installation import Installation
 from kuzet.services.recording import ffmpeg as ff
 from kuzet.services.recording.objectstore import ObjectStore, ObjectStoreError
 from kuzet.services.recording.runtime import RecorderService, RetentionService, UploaderService
+from kuzet.store.db import EventLoopBlocked, serving_loop
 from kuzet.store.models.recording import Gap, Recording
 from tests.recording_support import ThreadedSim
 from tests.test_recording_engine import _cameras, _installation, _wait_recording
@@ -173,3 +175,20 @@ def test_a_silent_object_store_never_costs_the_node_its_leases(tmp_path: Path, s
     # Failing fast: one attempt per request (no retries in the client), at most ``workers`` puts per failed pass
     # (one more pass may have been under way when the node stopped), and the passes back off.
     assert 0 < seen["requests"] <= (len(failed) + 1) * workers, seen
+
+
+def test_no_object_store_request_on_the_servers_event_loop() -> None:
+    """A request on the loop the server runs on is refused at once (it would hold the whole node for a timeout);
+    the same request from a thread goes out."""
+    store = ObjectStore(S3Config(endpoint="http://127.0.0.1:9", bucket="kuzet-loop", access_key="kuzet",
+                                 secret_key="not-a-real-secret", timeout=1))  # nothing listens on port 9
+
+    async def scenario() -> None:
+        serving_loop(asyncio.get_running_loop())
+        with pytest.raises(EventLoopBlocked):
+            store.reachable()
+        with pytest.raises(EventLoopBlocked):
+            store.get("recordings/1/x.mp4")
+        assert await asyncio.to_thread(store.reachable) is False  # asked from a thread: refused by the port
+
+    asyncio.run(scenario())

@@ -14,7 +14,8 @@ Measured, in one run:
 4. **roles** — ``api_nodes`` ``kuzet serve --role api`` and ``workers`` ``--role worker`` processes beside the
    recorder nodes (``--role recorder``): each answers ``/api/v1/ready``, and each API node serves a snapshot and the
    live HLS playlist of a camera every recorder node holds (passed to the holder, docs/scale.md);
-5. with S3, **an outage**: the SeaweedFS server is stopped for ``s3_outage`` seconds while recording goes on; the
+5. with S3, **an outage**: the SeaweedFS server is stopped for ``s3_outage`` seconds while recording goes on
+   (``s3_outage_kind="freeze"``: SIGSTOP instead, so that connections are accepted and never answered); the
    local backlog (closed files without an object, per node, from the index) is sampled while it grows, then the
    seconds from the store's return until every file closed before it is in the bucket;
 6. with S3, at the end: the stopped and killed nodes' disks are uploaded as they would be when the node comes back
@@ -115,7 +116,7 @@ def _cpu_percent(pids: dict[str, int], seconds: float) -> dict[str, dict[str, fl
 
 def run_scale_benchmark(database_url: str, events_url: str, *, cameras: int = 30, nodes: int = 3, api_nodes: int = 2,
                         workers: int = 1, seconds: float = 30.0, s3: bool | None = None,
-                        s3_outage: float | None = None, say: Say | None = None) -> dict:
+                        s3_outage: float | None = None, s3_outage_kind: str = "stop", say: Say | None = None) -> dict:
     """See the module's docstring. ``s3``: None = when ``weed`` is installed. ``s3_outage``: seconds the store is
     away (None = 60 with S3, 0 = no outage)."""
     import secrets
@@ -281,7 +282,8 @@ def run_scale_benchmark(database_url: str, events_url: str, *, cameras: int = 30
                                        .group_by(Gap.reason)).all()
                 return int(through or 0), {reason: int(n) for reason, n in opened}
 
-            result["s3_outage"] = _s3_outage(seaweed, outage, backlog, now, covered)
+            result["s3_outage"] = _s3_outage(seaweed, outage, backlog, now, covered, s3_outage_kind)
+            result["s3_outage"]["lease_trouble_in_node_logs"] = _lease_trouble(work, names)
 
         # 5. kill -9 of the node holding the most cameras.
         held = holders()
@@ -432,15 +434,20 @@ def _fetch(url: str, headers: dict[str, str], starts: bytes) -> bool:
     return response.status_code == 200 and response.content.startswith(starts)
 
 
-def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, covered: Callable) -> dict:  # noqa: ANN001
+def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, covered: Callable,  # noqa: ANN001
+               kind: str = "stop") -> dict:
     """Stop the S3 server for ``seconds`` (recording goes on), sample the backlog, start it again on the same data
     and ports, and time the drain of every file closed before it was back. ``covered(since, until)``: (cameras whose
-    files reach past ``until``, gaps opened in between by reason)."""
+    files reach past ``until``, gaps opened in between by reason). ``kind="freeze"``: SIGSTOP of the server's
+    process group instead, SIGCONT after (the kernel still accepts connections; nothing answers them)."""
     def total(b: dict[str, tuple[int, int]]) -> dict[str, int]:
         return {"files": sum(f for f, _ in b.values()), "bytes": sum(n for _, n in b.values())}
 
     before = total(backlog())
-    seaweed.stop()
+    if kind == "freeze":
+        os.killpg(seaweed.process.pid, signal.SIGSTOP)
+    else:
+        seaweed.stop()
     stopped_at, t0 = now(), time.monotonic()
     samples: list[dict] = []
     while (elapsed := time.monotonic() - t0) < seconds:
@@ -448,17 +455,34 @@ def _s3_outage(seaweed, seconds: float, backlog: Callable, now: Callable, covere
         time.sleep(min(5.0, max(0.0, seconds - elapsed)))
     at_return = backlog()
     restart = time.monotonic()
-    seaweed.start()  # the same data directory and ports
+    if kind == "freeze":
+        os.killpg(seaweed.process.pid, signal.SIGCONT)
+    else:
+        seaweed.start()  # the same data directory and ports
     back_at, t1 = now(), time.monotonic()
     _wait(lambda: not backlog(back_at), 600, "the backlog of the outage to drain", interval=1)
     drained = time.monotonic() - t1
     cameras_through, gaps = covered(stopped_at, back_at)
-    return {"seconds_stopped": round(restart - t0, 1), "seconds_until_s3_answered_again": round(t1 - restart, 1),
+    return {"kind": kind, "seconds_stopped": round(restart - t0, 1),
+            "seconds_until_s3_answered_again": round(t1 - restart, 1),
             "backlog_before": before, "samples": samples, "backlog_at_return": total(at_return),
             "backlog_at_return_per_node": {n: {"files": f, "bytes": b} for n, (f, b) in sorted(at_return.items())},
             "seconds_until_drained": round(drained, 1),
             "cameras_recording_through": cameras_through, "gaps_while_away": sum(gaps.values()),
             "gaps_while_away_by_reason": gaps}
+
+
+def _lease_trouble(work: Path, names: list[str]) -> dict[str, dict[str, int]]:
+    """Per recorder node, from its log so far: lease passes slower than ``renew_seconds``, leases that ran out
+    before a renewal, and failed renewals (what would cost a node its cameras)."""
+    marks = {"slow_passes": "lease pass took", "not_renewed_in_time": "not renewed in time",
+             "renewals_failed": "lease renewal failed"}
+    out: dict[str, dict[str, int]] = {}
+    for name in names:
+        path = work / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        out[name] = {key: text.count(mark) for key, mark in marks.items()}
+    return out
 
 
 def _count(held: dict[int, str]) -> dict[str, int]:

@@ -93,6 +93,10 @@ def bench_scale(
     s3_outage: float | None = typer.Option(None, "--s3-outage", min=0, max=3600,
                                            help="Seconds SeaweedFS is stopped while recording goes on (default 60 "
                                                 "with S3; 0: no outage)."),
+    s3_outage_kind: str = typer.Option("stop", "--s3-outage-kind",
+                                       help="stop: the server is stopped (connections refused) and started again; "
+                                            "freeze: SIGSTOP then SIGCONT (connections accepted, never answered: a "
+                                            "hung store)."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON only."),
 ) -> None:
     """Recorder, API and worker nodes on one machine: cameras per node, CPU per stream against a single box of the
@@ -103,9 +107,12 @@ def bench_scale(
 
     if not database.startswith("postgresql"):
         fail("--database must be a postgresql:// URL")
+    if s3_outage_kind not in ("stop", "freeze"):
+        fail("--s3-outage-kind must be stop or freeze")
     try:
         result = run_scale_benchmark(database, events, cameras=cameras, nodes=nodes, api_nodes=api_nodes,
                                      workers=workers, seconds=seconds, s3=s3, s3_outage=s3_outage,
+                                     s3_outage_kind=s3_outage_kind,
                                      say=None if json_out else err_console.print)
     except RuntimeError as exc:
         fail(str(exc))

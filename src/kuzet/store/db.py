@@ -162,6 +162,16 @@ def serving_loop(loop: object) -> None:
     _serving_loops.add(loop)
 
 
+def on_serving_loop() -> bool:
+    """Whether this thread runs the HTTP server's event loop now (see ``serving_loop``)."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop() in _serving_loops
+    except RuntimeError:
+        return False
+
+
 def forbid_on_event_loop(engine: Engine, *, any_loop: bool = False) -> None:
     """Make every statement on ``engine`` fail when it runs on the thread of the server's running event loop (of any
     running loop with ``any_loop``).

@@ -178,6 +178,8 @@ def _cluster_metrics(inst: Installation, registry: CollectorRegistry) -> None:
           registry=registry).set(keeper.moves_in)
     Gauge("kuzet_cluster_leases_lost", "Leases lost (taken over or not renewed in time) since start",
           registry=registry).set(keeper.lost_total)
+    Gauge("kuzet_cluster_lease_passes_slow", "Lease passes that took longer than renew_seconds since start",
+          registry=registry).set(keeper.slow_passes)
 
 
 def _analysis_metrics(inst: Installation, registry: CollectorRegistry) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kuzet.config import S3Config
+from kuzet.store.db import EventLoopBlocked, on_serving_loop
 
 log = logging.getLogger("kuzet.recording.objects")
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -41,6 +42,13 @@ class Uploaded:
     key: str
     size: int
     sha256: str  # hex
+
+
+def _not_on_the_loop(what: str) -> None:
+    """Refuse a request on the server's event loop: a store that does not answer would hold every camera, viewer and
+    lease renewal of the node for the whole timeout. Callers run requests in a thread."""
+    if on_serving_loop():
+        raise EventLoopBlocked(f"object store request on the event loop's thread: {what} (run it in a thread)")
 
 
 def file_sha256(path: Path) -> str:
@@ -80,6 +88,7 @@ class ObjectStore:
     def _call(self, what: str, fn, /, **kwargs):  # noqa: ANN001, ANN202
         from botocore.exceptions import BotoCoreError, ClientError
 
+        _not_on_the_loop(what)
         try:
             return fn(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
@@ -133,6 +142,7 @@ class ObjectStore:
         """A whole (small) object, or None if there is no such key; other failures raise ObjectStoreError."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        _not_on_the_loop(f"get {key}")
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
@@ -141,7 +151,7 @@ class ObjectStore:
                 return None
             raise ObjectStoreError(f"get {key}: {error.get('Code', '?')} {error.get('Message', '')}".strip()) from None
         except BotoCoreError as exc:  # connection refused, timeouts
-            raise ObjectStoreError(f"get {key}: {type(exc).__name__}: {exc}") from None
+            raise ObjectStoreUnreachable(f"get {key}: {type(exc).__name__}: {exc}") from None
         try:
             return body.read()
         finally:
