@@ -1074,3 +1074,16 @@ def test_a_fixed_cameras_timeline_lists_the_bodycam_recordings_made_near_it(unit
     assert lane("unseen", keeper).json() == missing.json()
     assert lane("near", keeper, start="2026-03-01T10:00:00").status_code == 422
     assert len(_actions(u.inst)) == before  # a list of recordings shows no video: not audited
+
+
+def test_the_offload_bench_ingests_a_docks_batch_through_the_watch_folder(tmp_path: Path) -> None:
+    """``kuzet bench bodycam`` on a small size: the dock's files go through the real watch folder and hash right; the
+    ceiling is one of the reads it reports (no figure is judged here: tests never hold wall-clock times)."""
+    from kuzet.bench.bodycam import run_offload_benchmark
+
+    result = run_offload_benchmark(size_mb=16, work_dir=tmp_path, dock_files=3)
+    dock = result["dock"]
+    assert result["ingest_hash_matches"] and result["upload"]["stored_sha256_matches"]
+    assert dock["ingested"] == 3 and dock["failed"] == 0 and dock["hashes_match"]
+    assert dock["ceiling"] in dock["disk_read_mib_s"] and dock["ceiling_mib_s"] == max(dock["disk_read_mib_s"].values())
+    assert not any(tmp_path.iterdir())  # the scratch installation is gone
