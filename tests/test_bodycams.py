@@ -301,6 +301,76 @@ def test_tus_protocol_answers(unit: Unit) -> None:
     assert c.head(url, headers=tus).status_code == 404
 
 
+def test_a_docks_batch_is_read_together_and_a_bad_file_harms_none(unit: Unit, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dock offloads several devices at once: the settled files are hashed in parallel (two reads provably in flight
+    together), each lands with its SHA-256 and one audit record; a file that fails after its move (a side file with a
+    point off the globe) is named and left exactly where it was, with nothing of it ingested; garbage that is no
+    video is still kept as it arrived (the index says so); a file the dock is still writing is not taken."""
+    import itertools
+    import threading
+
+    from kuzet.services.bodycams import offload
+
+    u = unit
+    for serial in ("DOCK-A", "DOCK-B", "DOCK-C"):
+        _device(u, serial)
+    dock = tmp_path / "dock"
+    for serial in ("DOCK-A", "DOCK-B", "DOCK-C"):
+        (dock / serial).mkdir(parents=True)
+    good = [make_clip(dock / "DOCK-A" / "a1.mp4", codec="libx264", seconds=1),
+            make_clip(dock / "DOCK-A" / "a2.mp4", codec="libx264", seconds=2),
+            make_clip(dock / "DOCK-B" / "b1.avi", seconds=1)]
+    garbage = dock / "DOCK-B" / "garbage.mp4"
+    garbage.write_bytes(os.urandom(3 << 20))
+    bad = make_clip(dock / "DOCK-C" / "c1.mp4", codec="libx264", seconds=1)
+    off_globe = "GPRMC,100000,A,9950.928,N,06528.938,E,022.4,084.4,010326,,"
+    (dock / "DOCK-C" / "c1.nmea").write_text(f"${off_globe}*{_nmea_sum(off_globe)}\n")
+    growing = make_clip(dock / "DOCK-C" / "c2.mp4", codec="libx264", seconds=1)
+    expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (*good, garbage, bad, growing)}
+    bad_bytes, bad_mode = bad.read_bytes(), stat.S_IMODE(bad.stat().st_mode)
+    past = utcnow().timestamp() - 60
+    for path in (*good, garbage, bad, bad.with_suffix(".nmea")):
+        os.utime(path, (past, past))  # copied a minute ago: settled
+
+    together = threading.Barrier(2, timeout=60)  # the first two reads wait for each other: only a pool gets past
+    calls = itertools.count()
+    real = offload.hash_and_index
+
+    def spied(path: Path):  # noqa: ANN202
+        if next(calls) < 2:
+            together.wait()
+        return real(path)
+
+    monkeypatch.setattr(offload, "hash_and_index", spied)
+    u.inst.settings.bodycams.watch_dir = dock
+    result = offload.scan_watch_folder(u.inst, settle_seconds=10, workers=3)
+    assert not together.broken
+    assert result.waiting == [str(growing)] and growing.exists()
+    assert list(result.failed) == [str(bad)] and "TrackError" in result.failed[str(bad)]
+    # The failed file and its side file are back in the watch folder as they were; nothing of them was kept.
+    assert bad.read_bytes() == bad_bytes and bad.with_suffix(".nmea").exists()
+    assert stat.S_IMODE(bad.stat().st_mode) == bad_mode != 0o400
+    with u.inst.db.session() as session:
+        rows = {r.filename: r for r in session.scalars(select(BodycamRecording))}
+        assert set(rows) == {"a1.mp4", "a2.mp4", "b1.avi", "garbage.mp4"}
+        assert {r.id for r in rows.values()} == set(result.ingested)
+        assert all(r.sha256 == expected[name] for name, r in rows.items())
+        assert rows["garbage.mp4"].media["error"] and rows["a2.mp4"].media["video"] == "h264"
+        paths = {r.path for r in rows.values()}
+    originals = u.inst.settings.bodycams_path / "originals"
+    assert {str(p.relative_to(u.inst.settings.bodycams_path)) for p in originals.rglob("*") if p.is_file()} == paths
+    ingested = [obj for action, obj in _actions(u.inst) if action == "bodycam.ingested"]
+    assert sorted(ingested) == sorted(str(i) for i in result.ingested)  # one audit record each, none for the bad one
+    # Once the dock has finished writing it, the next pass takes it; the bad one stays until its side file is fixed.
+    os.utime(growing, (past, past))
+    again = offload.scan_watch_folder(u.inst, settle_seconds=10)
+    assert len(again.ingested) == 1 and list(again.failed) == [str(bad)] and not growing.exists()
+    with u.inst.db.session() as session:
+        assert session.get(BodycamRecording, again.ingested[0]).sha256 == expected["c2.mp4"]
+    assert u.inst.verify_audit().ok
+
+
 def test_watch_folder_ingests_with_the_gps_track(unit: Unit, tmp_path: Path) -> None:
     from kuzet.services.bodycams.offload import scan_watch_folder
 
@@ -319,7 +389,7 @@ def test_watch_folder_ingests_with_the_gps_track(unit: Unit, tmp_path: Path) -> 
             "GPRMC,100001,A,4450.930,N,06528.950,E,022.4,084.4,010326,,") + "\n")
     make_clip(dock / "UNKNOWN-1" / "x.mp4", codec="libx264", seconds=1)
     u.inst.settings.bodycams.watch_dir = dock
-    ids = scan_watch_folder(u.inst, settle_seconds=0)
+    ids = scan_watch_folder(u.inst, settle_seconds=0).ingested
     assert len(ids) == 1
     assert not (dock / "DASH-7" / "drive.mp4").exists() and (dock / "UNKNOWN-1" / "x.mp4").exists()
     recording = u.client.get(f"{API}/recordings/{ids[0]}", headers=u.headers["keeper"]).json()
@@ -1004,3 +1074,16 @@ def test_a_fixed_cameras_timeline_lists_the_bodycam_recordings_made_near_it(unit
     assert lane("unseen", keeper).json() == missing.json()
     assert lane("near", keeper, start="2026-03-01T10:00:00").status_code == 422
     assert len(_actions(u.inst)) == before  # a list of recordings shows no video: not audited
+
+
+def test_the_offload_bench_ingests_a_docks_batch_through_the_watch_folder(tmp_path: Path) -> None:
+    """``kuzet bench bodycam`` on a small size: the dock's files go through the real watch folder and hash right; the
+    ceiling is one of the reads it reports (no figure is judged here: tests never hold wall-clock times)."""
+    from kuzet.bench.bodycam import run_offload_benchmark
+
+    result = run_offload_benchmark(size_mb=16, work_dir=tmp_path, dock_files=3)
+    dock = result["dock"]
+    assert result["ingest_hash_matches"] and result["upload"]["stored_sha256_matches"]
+    assert dock["ingested"] == 3 and dock["failed"] == 0 and dock["hashes_match"]
+    assert dock["ceiling"] in dock["disk_read_mib_s"] and dock["ceiling_mib_s"] == max(dock["disk_read_mib_s"].values())
+    assert not any(tmp_path.iterdir())  # the scratch installation is gone
