@@ -270,6 +270,71 @@ def test_an_upload_is_hashed_as_it_arrives_and_once_more_only_after_a_restart(un
     assert upload_id not in offload._RUNNING
 
 
+def test_a_complete_upload_whose_rows_did_not_commit_is_put_back_and_finished_later(
+        unit: Unit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last PATCH's ingest moves the part into the originals, then its commit fails (a database fault): the part
+    goes back whole, no original without its row, no row; an expired complete upload is not dropped; the next
+    housekeeping pass ingests it with the SHA-256 of what was sent."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from kuzet.services.bodycams import offload
+    from kuzet.store.models.bodycams import BodycamUpload
+
+    u = unit
+    _device(u)
+    data = os.urandom(1 << 20) + b"end"
+    real_ingest = offload.ingest_file
+    fail_commit = {"armed": False}
+
+    def ingest_then_fail(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        recording = real_ingest(*args, **kw)
+        fail_commit["armed"] = True
+        return recording
+
+    def refuse(_session: Session) -> None:
+        if fail_commit["armed"]:
+            fail_commit["armed"] = False
+            raise RuntimeError("the database went away at the commit")
+
+    monkeypatch.setattr(offload, "ingest_file", ingest_then_fail)
+    event.listen(Session, "before_commit", refuse)
+    try:
+        client = TestClient(u.client.app, raise_server_exceptions=False)
+        tus = {**u.headers["keeper"], "Tus-Resumable": "1.0.0"}
+        created = client.post(f"{API}/uploads", headers={**tus, "Upload-Length": str(len(data)),
+                                                         "Upload-Metadata": "device QldDLTE=,filename Y2xpcC5tcDQ="})
+        assert created.status_code == 201, created.text
+        url = created.headers["Location"].removeprefix("http://testserver")
+        upload_id = url.rsplit("/", 1)[1]
+        last = client.patch(url, content=data, headers={**tus, "Upload-Offset": "0",
+                                                         "Content-Type": "application/offset+octet-stream"})
+        assert last.status_code == 500
+    finally:
+        event.remove(Session, "before_commit", refuse)
+    root = u.inst.settings.bodycams_path
+    part = offload.part_path(root, upload_id)
+    assert part.read_bytes() == data  # back where it was, whole
+    assert not (root / "originals").exists() or not any(p.is_file() for p in (root / "originals").rglob("*"))
+    with u.inst.db.session() as session:
+        assert session.scalars(select(BodycamRecording)).all() == []
+        upload = session.get(BodycamUpload, upload_id)
+        assert (upload.offset, upload.recording_id) == (len(data), None)
+        upload.expires_at = utcnow() - timedelta(hours=1)
+    with u.inst.db.session() as session:
+        assert offload.drop_expired_uploads(session, root) == 0  # complete: evidence waiting, never dropped
+    assert offload.finish_complete_uploads(u.inst.db, root, idle_seconds=3600) == []  # touched too recently
+    finished = offload.finish_complete_uploads(u.inst.db, root, idle_seconds=0)
+    assert len(finished) == 1 and not part.exists()
+    with u.inst.db.session() as session:
+        recording = session.get(BodycamRecording, finished[0])
+        assert recording.sha256 == hashlib.sha256(data).hexdigest()
+        assert recording.ingested_by == u.users["keeper"]
+        assert hashlib.sha256((root / recording.path).read_bytes()).hexdigest() == recording.sha256
+        assert session.get(BodycamUpload, upload_id).recording_id == recording.id
+    assert ("bodycam.ingested", str(finished[0])) in _actions(u.inst)
+
+
 def test_tus_protocol_answers(unit: Unit) -> None:
     u = unit
     _device(u)

@@ -37,7 +37,7 @@ from kuzet.services import audit
 from kuzet.services.audit import Actor
 from kuzet.services.bodycams.devices import latest_shift
 from kuzet.services.bodycams.units import manages_device
-from kuzet.store.db import utcnow
+from kuzet.store.db import Database, utcnow
 from kuzet.store.models import User
 from kuzet.store.models.bodycams import BodycamDevice, BodycamRecording, BodycamShift, BodycamUpload
 
@@ -561,8 +561,63 @@ def cancel_upload(session: Session, root: Path, actor: Actor, upload: BodycamUpl
     session.delete(upload)
 
 
+def finish_upload(db: Database, root: Path, actor: Actor, upload_id: str, sha256: str | None = None) -> int:
+    """Ingest a complete upload's part (``sha256``: hashed as it arrived, so only its header is read; ``None``: hashed
+    here) and link the upload to its recording; the recording's id. Should the rows not commit, the part goes back
+    where it was (``put_back``): the upload stays complete and unfinished, and an empty PATCH at its end or the next
+    housekeeping pass (``finish_complete_uploads``) finishes it. Nothing is left half ingested, nothing lost."""
+    part = part_path(root, upload_id)
+    mode = stat.S_IMODE(part.stat().st_mode)
+    recording: BodycamRecording | None = None
+    try:
+        with db.session() as session:
+            upload = session.get(BodycamUpload, upload_id)
+            device = session.get(BodycamDevice, upload.device_id)
+            recording = ingest_file(session, root, actor, device=device, source=part, filename=upload.filename,
+                                    via="upload", ingested_by=upload.created_by,
+                                    device_started_at=upload.device_started_at, sha256=sha256)
+            upload.recording_id = recording.id
+            recording_id = recording.id
+    except BaseException:
+        if recording is not None:
+            put_back(root, recording, part, mode, [])
+        raise
+    forget_running_hash(upload_id)
+    return recording_id
+
+
+def finish_complete_uploads(db: Database, root: Path, idle_seconds: float = 60) -> list[int]:
+    """Uploads whose every byte arrived but whose ingest did not commit (a database fault at the last PATCH), their
+    part untouched for ``idle_seconds`` and not being written: ingested now, by the system for the officer who
+    uploaded. A tus client that saw its offset reach the length never sends again, so nothing else would."""
+    with db.session() as session:
+        complete = session.scalars(select(BodycamUpload.id).where(BodycamUpload.recording_id.is_(None),
+                                                                  BodycamUpload.offset == BodycamUpload.length)).all()
+    done: list[int] = []
+    for upload_id in complete:
+        part = part_path(root, upload_id)
+        try:
+            if part.stat().st_mtime > utcnow().timestamp() - idle_seconds:
+                continue
+            with open(part, "rb") as held:
+                try:
+                    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a PATCH writing it holds this lock
+                except BlockingIOError:
+                    continue
+                fcntl.flock(held, fcntl.LOCK_UN)
+            done.append(finish_upload(db, root, audit.SYSTEM, upload_id))
+        except FileNotFoundError:
+            continue  # finished meanwhile by its own PATCH
+        except Exception:
+            log.exception("the complete upload %s is not ingested yet", upload_id)
+    return done
+
+
 def drop_expired_uploads(session: Session, root: Path) -> int:
+    """Unfinished uploads past their expiry go with their bytes; a complete one never does (it is evidence waiting for
+    ``finish_complete_uploads``)."""
     expired = session.scalars(select(BodycamUpload).where(BodycamUpload.recording_id.is_(None),
+                                                          BodycamUpload.offset < BodycamUpload.length,
                                                           BodycamUpload.expires_at <= utcnow())).all()
     for upload in expired:
         forget_running_hash(upload.id)
