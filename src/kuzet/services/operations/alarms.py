@@ -21,7 +21,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import POLICE_KINDS, OrganisationKind, Right, Role
-from kuzet.domain.operations import ALARM_MOVES, AlarmState, Priority
+from kuzet.domain.operations import ALARM_MOVES, PRIORITY_RANK, AlarmState
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
 from kuzet.services.operations.events import EVENT_COLUMNS, event_out, event_zones
@@ -272,7 +272,7 @@ def _alarm_json(alarm: Any, camera: Any, place: dict[str, Any] | None, latest: A
     ev = event_out(latest, camera) if latest is not None else None
     return {
         "id": alarm.id, "title": alarm.title, "priority": alarm.priority,
-        "priority_rank": Priority(alarm.priority).rank if alarm.priority in set(Priority) else 0,
+        "priority_rank": PRIORITY_RANK.get(alarm.priority, 0),  # Priority(…).rank; 0 for an unknown priority
         "state": alarm.state, "raised_at": alarm.raised_at,
         "occurrences": alarm.occurrences or 1, "last_seen_at": alarm.last_seen_at or alarm.raised_at,
         "first_event_id": alarm.event_id,
