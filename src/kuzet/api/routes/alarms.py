@@ -83,10 +83,9 @@ def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None =
         # Most urgent first, then newest (as documented): the priority's rank, not its name, orders them.
         rank = alarm_rank()  # the expression of the index ix_alarms_rank_raised_id, spelled the same
         query = query.order_by(rank.desc(), Alarm.raised_at.desc(), Alarm.id.desc())
-        # the page's columns as rows with their cameras, places and latest events; then routes and hot lists
+        # the page's columns as rows, then its routes, cameras with places, events and hot-list entries as rows
         page = page_rows(paging, session, query, [rank, Alarm.raised_at, Alarm.id],
-                         lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id),
-                         details=alarm_service.with_page_details)
+                         lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id))
         page["items"] = alarm_service.alarms_out(session, page["items"])
     return json_page(page)
 

@@ -22,14 +22,12 @@ __all__ = ["json_page", "page_rows"]
 
 
 def page_rows(paging: KeysetPaging, session: Session, query: Select, keys: list[Any],
-              key_of: Callable[[Any], tuple], details: Callable[[Select], Select] | None = None) -> dict:
+              key_of: Callable[[Any], tuple]) -> dict:
     """``paging.page_by`` for a ``query`` of columns: the page's items are rows. Offset pages count the total (two
-    statements); keyset pages continue after the row the cursor names (one statement). ``details`` adds columns
-    (and their joins) to the page's statement, not to the count."""
+    statements); keyset pages continue after the row the cursor names (one statement)."""
     if not paging.keyset:
         total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-        page = query.limit(paging.limit).offset(paging.offset)
-        rows = session.execute(details(page) if details else page).all()
+        rows = session.execute(query.limit(paging.limit).offset(paging.offset)).all()
         return {"items": rows, "total": total, "limit": paging.limit, "offset": paging.offset}
     if paging.offset:
         raise ApiError(422, "give either cursor or offset, not both")
@@ -40,8 +38,7 @@ def page_rows(paging: KeysetPaging, session: Session, query: Select, keys: list[
                 raise ApiError(422, "cursor is not one this list gave (pass a page's next_cursor, or empty for "
                                     "the first page)")
         query = query.where(tuple_(*keys) < tuple_(*after))
-    page = query.limit(paging.limit + 1)
-    rows = session.execute(details(page) if details else page).all()
+    rows = session.execute(query.limit(paging.limit + 1)).all()
     more = len(rows) > paging.limit
     rows = rows[: paging.limit]
     return {"items": rows, "total": None, "limit": paging.limit, "offset": 0,

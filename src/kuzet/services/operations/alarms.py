@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from kuzet.domain.access import POLICE_KINDS, OrganisationKind, Right, Role
 from kuzet.domain.operations import ALARM_MOVES, PRIORITY_RANK, AlarmState
@@ -211,57 +211,36 @@ def routes(session: Session, alarm_ids: list[int]) -> dict[int, list[int]]:
     return out
 
 
-_PAGE_CAMERA = (Camera.name.label("camera_name"), Camera.kind.label("camera_kind"), Camera.lat.label("camera_lat"),
-                Camera.lon.label("camera_lon"), Place.id.label("place_id"), Place.name.label("place_name"),
-                Place.address.label("place_address"))
-
-
-def with_page_details(query: Select) -> Select:
-    """A page of ``ALARM_COLUMNS`` with what ``alarms_out`` shows beside each alarm, in the same statement: its
-    camera and the camera's place, and its latest event (``last_event_id``, else the first: the foreign keys set
-    ``last_event_id`` to NULL when that event is deleted). Outer joins on primary keys: the page is still read off
-    the queue's order index, then each row's camera, place and event by id."""
-    latest = aliased(Event)
-    return (query.add_columns(*_PAGE_CAMERA, *(getattr(latest, c.key).label(f"ev_{c.key}") for c in EVENT_COLUMNS))
-            .outerjoin(Camera, Camera.id == Alarm.camera_id).outerjoin(Place, Place.id == Camera.place_id)
-            .outerjoin(latest, latest.id == func.coalesce(Alarm.last_event_id, Alarm.event_id)))
-
-
-class _Columns:
-    """The columns of a row whose names start with a prefix, by their names without it (what ``event_out`` reads
-    of an event, or ``alarm_out`` of a camera)."""
-
-    __slots__ = ("_row", "_prefix")
-
-    def __init__(self, row: Any, prefix: str) -> None:
-        self._row, self._prefix = row, prefix
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, self._prefix + name)
-
-
 def alarms_out(session: Session, alarms: list[Any]) -> list[dict[str, Any]]:
-    """A page of alarms (rows of ``with_page_details``) as ``alarm_out`` shows each: their routes and hot-list
-    entries in one statement each, whatever the page's size, and no ORM object built."""
+    """A page of alarms (rows of ``ALARM_COLUMNS``, or ORM objects) as ``alarm_out`` shows each, from rows of their
+    routes, cameras with their places, latest events and hot-list entries: four statements at most, whatever the
+    page's size, and no ORM object built."""
     if not alarms:
         return []
     organisations = routes(session, [a.id for a in alarms])
+    cameras = {row.id: row for row in session.execute(
+        select(Camera.id, Camera.name, Camera.kind, Camera.lat, Camera.lon, Place.id.label("place_id"),
+               Place.name.label("place_name"), Place.address.label("place_address"))
+        .outerjoin(Place, Place.id == Camera.place_id)
+        .where(Camera.id.in_(sorted({a.camera_id for a in alarms}))))}
+    event_ids = sorted({i for a in alarms for i in (a.event_id, a.last_event_id) if i is not None})
+    events = {row.id: row for row in session.execute(
+        select(*EVENT_COLUMNS).where(Event.id.in_(event_ids)))} if event_ids else {}
     entry_ids = sorted({a.hot_list_entry_id for a in alarms if a.hot_list_entry_id})
     hot = {row.id: {"list_id": row.list_id, "list": row.list_name, "kind": row.list_kind, "plate": row.plate,
                     "reason": row.reason} for row in session.execute(
         select(HotListEntry.id, HotListEntry.plate, HotListEntry.reason, HotList.id.label("list_id"),
                HotList.name.label("list_name"), HotList.kind.label("list_kind"))
         .join(HotList, HotList.id == HotListEntry.list_id).where(HotListEntry.id.in_(entry_ids)))} if entry_ids else {}
-    # an alarm whose latest event is gone but not its first (only where foreign keys were not enforced): the first
-    missing = sorted({a.event_id for a in alarms if a.ev_id is None and a.event_id})
-    first = {row.id: row for row in session.execute(select(*EVENT_COLUMNS).where(Event.id.in_(missing)))} \
-        if missing else {}
     out = []
     for a in alarms:
-        camera = _Columns(a, "camera_") if a.camera_name is not None else None  # (a camera's name is NOT NULL)
-        place = {"id": a.place_id, "name": a.place_name, "address": a.place_address} if a.place_id is not None \
-            else None
-        latest = _Columns(a, "ev_") if a.ev_id is not None else first.get(a.event_id)
+        camera = cameras.get(a.camera_id)
+        place = ({"id": camera.place_id, "name": camera.place_name, "address": camera.place_address}
+                 if camera is not None and camera.place_id is not None else None)
+        event = events.get(a.event_id) if a.event_id else None
+        latest = event
+        if a.last_event_id and a.last_event_id != a.event_id:
+            latest = events.get(a.last_event_id) or event
         out.append(_alarm_json(a, camera, place, latest, hot.get(a.hot_list_entry_id) if a.hot_list_entry_id else None,
                                organisations[a.id]))
     return out
