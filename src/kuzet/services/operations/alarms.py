@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import POLICE_KINDS, OrganisationKind, Right, Role
@@ -202,11 +202,24 @@ ALARM_COLUMNS = (Alarm.id, Alarm.title, Alarm.priority, Alarm.state, Alarm.raise
                  Alarm.dismiss_reason, Alarm.incident_id)
 
 
+# The statements of a page's details, built once (building a SELECT is a good part of its cost in Python): the ids
+# are an expanding bound parameter.
+_ROUTES = select(AlarmRoute.alarm_id, AlarmRoute.organisation_id).where(
+    AlarmRoute.alarm_id.in_(bindparam("ids", expanding=True)))
+_CAMERAS = (select(Camera.id, Camera.name, Camera.kind, Camera.lat, Camera.lon, Place.id.label("place_id"),
+                   Place.name.label("place_name"), Place.address.label("place_address"))
+            .outerjoin(Place, Place.id == Camera.place_id).where(Camera.id.in_(bindparam("ids", expanding=True))))
+_EVENTS = select(*EVENT_COLUMNS).where(Event.id.in_(bindparam("ids", expanding=True)))
+_HOT_LIST_ENTRIES = (select(HotListEntry.id, HotListEntry.plate, HotListEntry.reason, HotList.id.label("list_id"),
+                            HotList.name.label("list_name"), HotList.kind.label("list_kind"))
+                     .join(HotList, HotList.id == HotListEntry.list_id)
+                     .where(HotListEntry.id.in_(bindparam("ids", expanding=True))))
+
+
 def routes(session: Session, alarm_ids: list[int]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {i: [] for i in alarm_ids}
     if alarm_ids:
-        for alarm_id, org_id in session.execute(select(AlarmRoute.alarm_id, AlarmRoute.organisation_id)
-                                                .where(AlarmRoute.alarm_id.in_(alarm_ids))):
+        for alarm_id, org_id in session.execute(_ROUTES, {"ids": alarm_ids}):
             out[alarm_id].append(org_id)
     return out
 
@@ -218,20 +231,13 @@ def alarms_out(session: Session, alarms: list[Any]) -> list[dict[str, Any]]:
     if not alarms:
         return []
     organisations = routes(session, [a.id for a in alarms])
-    cameras = {row.id: row for row in session.execute(
-        select(Camera.id, Camera.name, Camera.kind, Camera.lat, Camera.lon, Place.id.label("place_id"),
-               Place.name.label("place_name"), Place.address.label("place_address"))
-        .outerjoin(Place, Place.id == Camera.place_id)
-        .where(Camera.id.in_(sorted({a.camera_id for a in alarms}))))}
+    cameras = {row.id: row for row in session.execute(_CAMERAS, {"ids": sorted({a.camera_id for a in alarms})})}
     event_ids = sorted({i for a in alarms for i in (a.event_id, a.last_event_id) if i is not None})
-    events = {row.id: row for row in session.execute(
-        select(*EVENT_COLUMNS).where(Event.id.in_(event_ids)))} if event_ids else {}
+    events = {row.id: row for row in session.execute(_EVENTS, {"ids": event_ids})} if event_ids else {}
     entry_ids = sorted({a.hot_list_entry_id for a in alarms if a.hot_list_entry_id})
     hot = {row.id: {"list_id": row.list_id, "list": row.list_name, "kind": row.list_kind, "plate": row.plate,
-                    "reason": row.reason} for row in session.execute(
-        select(HotListEntry.id, HotListEntry.plate, HotListEntry.reason, HotList.id.label("list_id"),
-               HotList.name.label("list_name"), HotList.kind.label("list_kind"))
-        .join(HotList, HotList.id == HotListEntry.list_id).where(HotListEntry.id.in_(entry_ids)))} if entry_ids else {}
+                    "reason": row.reason} for row in session.execute(_HOT_LIST_ENTRIES, {"ids": entry_ids})} \
+        if entry_ids else {}
     out = []
     for a in alarms:
         camera = cameras.get(a.camera_id)

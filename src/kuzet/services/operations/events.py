@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import Right
@@ -57,12 +57,15 @@ EVENT_COLUMNS = (Event.id, Event.camera_id, Event.kind, Event.label, Event.score
                  Event.zone, Event.plate, Event.plate_region, Event.box, Event.snapshot, Event.crop, Event.details)
 
 
+_CAMERA_NAMES = select(Camera.id, Camera.name).where(Camera.id.in_(bindparam("ids", expanding=True)))  # built once
+
+
 def camera_names(session: Session, camera_ids: Iterable[int]) -> dict[int, str]:
     """The names of these cameras, in one statement."""
     wanted = sorted(set(camera_ids))
     if not wanted:
         return {}
-    return dict(session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(wanted))).tuples().all())
+    return dict(session.execute(_CAMERA_NAMES, {"ids": wanted}).tuples().all())
 
 
 def events_out(session: Session, events: list[Any]) -> list[dict[str, Any]]:
