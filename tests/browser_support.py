@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kuzet.services.lifecycle import stop_child
+
 CHROMIUM = os.environ.get("KUZET_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
         "--no-first-run", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
@@ -51,11 +53,7 @@ def kuzet_server(data_dir: Path, env: dict | None = None) -> Iterator[str]:
             raise RuntimeError((data_dir / "server.log").read_text())
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_child(proc, 20, group=True)
         log.close()
 
 

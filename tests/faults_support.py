@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 import kuzet
+from kuzet.services.lifecycle import stop_child
 
 SRC = Path(kuzet.__file__).resolve().parents[1]
 
@@ -57,22 +58,8 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def _stop_process(proc: subprocess.Popen | None, timeout: float = 30) -> int | None:
-    """SIGTERM to the process group, SIGKILL if it lingers; its return code."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    # whatever it left in its group (ffmpeg children) goes too
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    return proc.returncode
+    """SIGTERM to the process group, SIGKILL if it lingers (ffmpeg children too); its return code."""
+    return stop_child(proc, timeout, group=True)
 
 
 class TempPostgres:

@@ -270,6 +270,71 @@ def test_an_upload_is_hashed_as_it_arrives_and_once_more_only_after_a_restart(un
     assert upload_id not in offload._RUNNING
 
 
+def test_a_complete_upload_whose_rows_did_not_commit_is_put_back_and_finished_later(
+        unit: Unit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last PATCH's ingest moves the part into the originals, then its commit fails (a database fault): the part
+    goes back whole, no original without its row, no row; an expired complete upload is not dropped; the next
+    housekeeping pass ingests it with the SHA-256 of what was sent."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from kuzet.services.bodycams import offload
+    from kuzet.store.models.bodycams import BodycamUpload
+
+    u = unit
+    _device(u)
+    data = os.urandom(1 << 20) + b"end"
+    real_ingest = offload.ingest_file
+    fail_commit = {"armed": False}
+
+    def ingest_then_fail(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        recording = real_ingest(*args, **kw)
+        fail_commit["armed"] = True
+        return recording
+
+    def refuse(_session: Session) -> None:
+        if fail_commit["armed"]:
+            fail_commit["armed"] = False
+            raise RuntimeError("the database went away at the commit")
+
+    monkeypatch.setattr(offload, "ingest_file", ingest_then_fail)
+    event.listen(Session, "before_commit", refuse)
+    try:
+        client = TestClient(u.client.app, raise_server_exceptions=False)
+        tus = {**u.headers["keeper"], "Tus-Resumable": "1.0.0"}
+        created = client.post(f"{API}/uploads", headers={**tus, "Upload-Length": str(len(data)),
+                                                         "Upload-Metadata": "device QldDLTE=,filename Y2xpcC5tcDQ="})
+        assert created.status_code == 201, created.text
+        url = created.headers["Location"].removeprefix("http://testserver")
+        upload_id = url.rsplit("/", 1)[1]
+        last = client.patch(url, content=data, headers={**tus, "Upload-Offset": "0",
+                                                         "Content-Type": "application/offset+octet-stream"})
+        assert last.status_code == 500
+    finally:
+        event.remove(Session, "before_commit", refuse)
+    root = u.inst.settings.bodycams_path
+    part = offload.part_path(root, upload_id)
+    assert part.read_bytes() == data  # back where it was, whole
+    assert not (root / "originals").exists() or not any(p.is_file() for p in (root / "originals").rglob("*"))
+    with u.inst.db.session() as session:
+        assert session.scalars(select(BodycamRecording)).all() == []
+        upload = session.get(BodycamUpload, upload_id)
+        assert (upload.offset, upload.recording_id) == (len(data), None)
+        upload.expires_at = utcnow() - timedelta(hours=1)
+    with u.inst.db.session() as session:
+        assert offload.drop_expired_uploads(session, root) == 0  # complete: evidence waiting, never dropped
+    assert offload.finish_complete_uploads(u.inst.db, root, idle_seconds=3600) == []  # touched too recently
+    finished = offload.finish_complete_uploads(u.inst.db, root, idle_seconds=0)
+    assert len(finished) == 1 and not part.exists()
+    with u.inst.db.session() as session:
+        recording = session.get(BodycamRecording, finished[0])
+        assert recording.sha256 == hashlib.sha256(data).hexdigest()
+        assert recording.ingested_by == u.users["keeper"]
+        assert hashlib.sha256((root / recording.path).read_bytes()).hexdigest() == recording.sha256
+        assert session.get(BodycamUpload, upload_id).recording_id == recording.id
+    assert ("bodycam.ingested", str(finished[0])) in _actions(u.inst)
+
+
 def test_tus_protocol_answers(unit: Unit) -> None:
     u = unit
     _device(u)
@@ -301,6 +366,76 @@ def test_tus_protocol_answers(unit: Unit) -> None:
     assert c.head(url, headers=tus).status_code == 404
 
 
+def test_a_docks_batch_is_read_together_and_a_bad_file_harms_none(unit: Unit, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dock offloads several devices at once: the settled files are hashed in parallel (two reads provably in flight
+    together), each lands with its SHA-256 and one audit record; a file that fails after its move (a side file with a
+    point off the globe) is named and left exactly where it was, with nothing of it ingested; garbage that is no
+    video is still kept as it arrived (the index says so); a file the dock is still writing is not taken."""
+    import itertools
+    import threading
+
+    from kuzet.services.bodycams import offload
+
+    u = unit
+    for serial in ("DOCK-A", "DOCK-B", "DOCK-C"):
+        _device(u, serial)
+    dock = tmp_path / "dock"
+    for serial in ("DOCK-A", "DOCK-B", "DOCK-C"):
+        (dock / serial).mkdir(parents=True)
+    good = [make_clip(dock / "DOCK-A" / "a1.mp4", codec="libx264", seconds=1),
+            make_clip(dock / "DOCK-A" / "a2.mp4", codec="libx264", seconds=2),
+            make_clip(dock / "DOCK-B" / "b1.avi", seconds=1)]
+    garbage = dock / "DOCK-B" / "garbage.mp4"
+    garbage.write_bytes(os.urandom(3 << 20))
+    bad = make_clip(dock / "DOCK-C" / "c1.mp4", codec="libx264", seconds=1)
+    off_globe = "GPRMC,100000,A,9950.928,N,06528.938,E,022.4,084.4,010326,,"
+    (dock / "DOCK-C" / "c1.nmea").write_text(f"${off_globe}*{_nmea_sum(off_globe)}\n")
+    growing = make_clip(dock / "DOCK-C" / "c2.mp4", codec="libx264", seconds=1)
+    expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (*good, garbage, bad, growing)}
+    bad_bytes, bad_mode = bad.read_bytes(), stat.S_IMODE(bad.stat().st_mode)
+    past = utcnow().timestamp() - 60
+    for path in (*good, garbage, bad, bad.with_suffix(".nmea")):
+        os.utime(path, (past, past))  # copied a minute ago: settled
+
+    together = threading.Barrier(2, timeout=60)  # the first two reads wait for each other: only a pool gets past
+    calls = itertools.count()
+    real = offload.hash_and_index
+
+    def spied(path: Path):  # noqa: ANN202
+        if next(calls) < 2:
+            together.wait()
+        return real(path)
+
+    monkeypatch.setattr(offload, "hash_and_index", spied)
+    u.inst.settings.bodycams.watch_dir = dock
+    result = offload.scan_watch_folder(u.inst, settle_seconds=10, workers=3)
+    assert not together.broken
+    assert result.waiting == [str(growing)] and growing.exists()
+    assert list(result.failed) == [str(bad)] and "TrackError" in result.failed[str(bad)]
+    # The failed file and its side file are back in the watch folder as they were; nothing of them was kept.
+    assert bad.read_bytes() == bad_bytes and bad.with_suffix(".nmea").exists()
+    assert stat.S_IMODE(bad.stat().st_mode) == bad_mode != 0o400
+    with u.inst.db.session() as session:
+        rows = {r.filename: r for r in session.scalars(select(BodycamRecording))}
+        assert set(rows) == {"a1.mp4", "a2.mp4", "b1.avi", "garbage.mp4"}
+        assert {r.id for r in rows.values()} == set(result.ingested)
+        assert all(r.sha256 == expected[name] for name, r in rows.items())
+        assert rows["garbage.mp4"].media["error"] and rows["a2.mp4"].media["video"] == "h264"
+        paths = {r.path for r in rows.values()}
+    originals = u.inst.settings.bodycams_path / "originals"
+    assert {str(p.relative_to(u.inst.settings.bodycams_path)) for p in originals.rglob("*") if p.is_file()} == paths
+    ingested = [obj for action, obj in _actions(u.inst) if action == "bodycam.ingested"]
+    assert sorted(ingested) == sorted(str(i) for i in result.ingested)  # one audit record each, none for the bad one
+    # Once the dock has finished writing it, the next pass takes it; the bad one stays until its side file is fixed.
+    os.utime(growing, (past, past))
+    again = offload.scan_watch_folder(u.inst, settle_seconds=10)
+    assert len(again.ingested) == 1 and list(again.failed) == [str(bad)] and not growing.exists()
+    with u.inst.db.session() as session:
+        assert session.get(BodycamRecording, again.ingested[0]).sha256 == expected["c2.mp4"]
+    assert u.inst.verify_audit().ok
+
+
 def test_watch_folder_ingests_with_the_gps_track(unit: Unit, tmp_path: Path) -> None:
     from kuzet.services.bodycams.offload import scan_watch_folder
 
@@ -319,7 +454,7 @@ def test_watch_folder_ingests_with_the_gps_track(unit: Unit, tmp_path: Path) -> 
             "GPRMC,100001,A,4450.930,N,06528.950,E,022.4,084.4,010326,,") + "\n")
     make_clip(dock / "UNKNOWN-1" / "x.mp4", codec="libx264", seconds=1)
     u.inst.settings.bodycams.watch_dir = dock
-    ids = scan_watch_folder(u.inst, settle_seconds=0)
+    ids = scan_watch_folder(u.inst, settle_seconds=0).ingested
     assert len(ids) == 1
     assert not (dock / "DASH-7" / "drive.mp4").exists() and (dock / "UNKNOWN-1" / "x.mp4").exists()
     recording = u.client.get(f"{API}/recordings/{ids[0]}", headers=u.headers["keeper"]).json()
@@ -1004,3 +1139,16 @@ def test_a_fixed_cameras_timeline_lists_the_bodycam_recordings_made_near_it(unit
     assert lane("unseen", keeper).json() == missing.json()
     assert lane("near", keeper, start="2026-03-01T10:00:00").status_code == 422
     assert len(_actions(u.inst)) == before  # a list of recordings shows no video: not audited
+
+
+def test_the_offload_bench_ingests_a_docks_batch_through_the_watch_folder(tmp_path: Path) -> None:
+    """``kuzet bench bodycam`` on a small size: the dock's files go through the real watch folder and hash right; the
+    ceiling is one of the reads it reports (no figure is judged here: tests never hold wall-clock times)."""
+    from kuzet.bench.bodycam import run_offload_benchmark
+
+    result = run_offload_benchmark(size_mb=16, work_dir=tmp_path, dock_files=3)
+    dock = result["dock"]
+    assert result["ingest_hash_matches"] and result["upload"]["stored_sha256_matches"]
+    assert dock["ingested"] == 3 and dock["failed"] == 0 and dock["hashes_match"]
+    assert dock["ceiling"] in dock["disk_read_mib_s"] and dock["ceiling_mib_s"] == max(dock["disk_read_mib_s"].values())
+    assert not any(tmp_path.iterdir())  # the scratch installation is gone

@@ -56,7 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     make_clip(dock / "DASH-1" / "drive.avi", seconds=4)
     (dock / "DASH-1" / "drive.nmea").write_text(_nmea(4))
     inst.settings.bodycams.watch_dir = dock
-    assert len(scan_watch_folder(inst, settle_seconds=0)) == 1
+    assert len(scan_watch_folder(inst, settle_seconds=0).ingested) == 1
     assert housekeeping(inst)["playable"] == 1
     _street_camera_and_live_car(inst, org.id, device.id)
     inst.close()

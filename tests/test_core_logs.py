@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from kuzet.logs import scrub, scrub_record
+from kuzet.services.lifecycle import stop_child
 from tests.browser_support import free_port
 from tests.conftest import make_installation
 
@@ -205,12 +206,7 @@ def test_a_whole_server_run_logs_no_secret(tmp_path: Path) -> None:
                                                                         "new_password": "Chief-Passw0rd-Two"})
             assert changed.status_code == 200, changed.text
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, 30, group=True)
     text = log_file.read_text(encoding="utf-8", errors="replace")
     # The run was logged at DEBUG, from uvicorn's access log to SQLAlchemy and the recorder…
     assert "token=***" in text and " DEBUG sqlalchemy" in text and f"camera {camera_id}:" in text

@@ -434,3 +434,51 @@ def test_command_line_hot_list_import_event_search_and_incident_export(demo_inst
                    "2026-03-03T00:00:00Z", data=data, env=env)
     assert export.returncode == 0, export.stderr
     assert export.stdout.startswith("id,offence_type,title")
+
+
+def test_alarm_and_event_pages_show_each_item_as_its_own_page_does(demo_inst: Installation,
+                                                                   demo_client: TestClient) -> None:
+    """The lists build their pages from rows (``alarms_out``, ``events_out``), the detail routes from ORM objects
+    (``alarm_out``, ``event_out``): a hot-list alarm, a repeated one whose latest picture is another event, one whose
+    first event was pruned read the same in the queue, over both kinds of paging, as on their own."""
+    center = login(demo_client, "center")
+    hl = demo_client.post("/api/v1/hotlists", headers=center,
+                          json={"name": "Pages (test)", "kind": "stolen", "priority": "high"}).json()
+    demo_client.post(f"/api/v1/hotlists/{hl['id']}/entries", headers=center,
+                     json={"plate": "777 PGS 01", "reason": "angarsk"})
+    demo_client.post(f"/api/v1/hotlists/{hl['id']}/entries", headers=center, json={"plate": "888 PGS 01"})
+    road = cam(demo_inst, "d1road")
+    start = utcnow() - timedelta(minutes=2)
+    hot = alarms_of(demo_inst, observe(demo_inst, road, "plate", start=start, seconds=0, label="plate",
+                                       plate="777PGS01", plate_region="01", score=0.9, crop=JPEG))
+    assert len(hot) == 1 and hot[0]["hot_list"]["kind"] == "stolen"
+    other = alarms_of(demo_inst, observe(demo_inst, road, "plate", start=start, seconds=0, plate="888PGS01"))
+    assert len(other) == 1
+    # the same plate again within the repeat window: the alarm's latest picture becomes the second event
+    observe(demo_inst, road, "plate", start=start + timedelta(seconds=30), seconds=0, label="plate",
+            plate="777PGS01", plate_region="01", score=0.95, crop=JPEG)
+    with demo_inst.db.session() as session:
+        repeated = session.get(Alarm, hot[0]["id"])
+        assert repeated.occurrences == 2 and repeated.last_event_id != repeated.event_id
+        pruned = session.get(Alarm, other[0]["id"])
+        pruned.event_id = None  # as the retention's prune leaves an alarm whose event it deleted
+        pruned_id = pruned.id
+    seen = []
+    for username in ("center", "duty1"):
+        headers = login(demo_client, username)
+        whole = demo_client.get("/api/v1/alarms", headers=headers, params={"limit": 1000})
+        assert whole.status_code == 200 and whole.json()["total"] == len(whole.json()["items"])
+        cursor, keyset = "", []
+        while cursor is not None:
+            page = demo_client.get("/api/v1/alarms", headers=headers, params={"limit": 3, "cursor": cursor}).json()
+            keyset += page["items"]
+            cursor = page["next_cursor"]
+        assert keyset == whole.json()["items"]
+        for item in keyset:
+            assert item == demo_client.get(f"/api/v1/alarms/{item['id']}", headers=headers).json()
+            seen.append(item["id"])
+        events = demo_client.get("/api/v1/events", headers=headers, params={"limit": 200, "cursor": ""}).json()
+        assert events["items"]
+        for item in events["items"][:40]:
+            assert item == demo_client.get(f"/api/v1/events/{item['id']}", headers=headers).json()
+    assert {hot[0]["id"], pruned_id} <= set(seen)

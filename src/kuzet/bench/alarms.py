@@ -98,6 +98,7 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
     from kuzet.services.audit import SYSTEM
     from kuzet.services.cameras import create_camera
     from kuzet.services.grants import create_grant
+    from kuzet.services.lifecycle import stop_child
     from kuzet.services.places import create_organisation, create_place
     from kuzet.services.simulator.clips import scene_clips
     from kuzet.store.models.operations import CameraAnalysis
@@ -208,11 +209,7 @@ def run_alarm_benchmark(cameras: int = 4, seconds: float = 60, progress=None) ->
                     ack_latency.append(push["t"] / 1000 - ack_sent.pop(push["id"]))
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_child(server, 30, group=True)  # its simulator's and recorder's ffmpeg children go too
         sim.close()
         log_file.close()
         problems = [line for line in log_path.read_text(errors="replace").splitlines()

@@ -239,9 +239,12 @@ def recordings_list(officer: Annotated[str | None, typer.Option(help="Username o
 def bench_bodycam(size_mb: Annotated[int, typer.Option("--size-mb", help="Size of the test file in MiB.")] = 2048,
                   work_dir: Annotated[Path | None, typer.Option(help="Where the scratch files go (a disk to "
                                                                       "measure; default the temp directory).")]
-                  = None) -> None:
-    """Offload: ingest (hash + index) against the disk's sequential read in the same run, and a tus upload cut at
-    50 % then resumed. Prints JSON."""
+                  = None,
+                  dock_files: Annotated[int, typer.Option("--dock-files", help="Files of a dock's batch (the same "
+                                                          "total size) ingested by the watch folder; 0: none.")]
+                  = 4) -> None:
+    """Offload: ingest (hash + index) against the disk's sequential read in the same run, a dock's batch through the
+    watch folder against the same files' cold read, and a tus upload cut at 50 % then resumed. Prints JSON."""
     from kuzet.bench.bodycam import run_offload_benchmark
 
     with progress_bar() as bar:
@@ -250,7 +253,7 @@ def bench_bodycam(size_mb: Annotated[int, typer.Option("--size-mb", help="Size o
         def step(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total)
 
-        result = run_offload_benchmark(size_mb, work_dir, step)
+        result = run_offload_benchmark(size_mb, work_dir, step, dock_files)
     print_json(result)
 
 

@@ -216,6 +216,8 @@ def _serve_split(inst: Installation, host: str, port: int, workers: int, log_lev
     import subprocess
     import sys
 
+    from kuzet.services.lifecycle import stop_child
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         internal = s.getsockname()[1]
@@ -237,11 +239,7 @@ def _serve_split(inst: Installation, host: str, port: int, workers: int, log_lev
         try:
             _run_server(inst, "127.0.0.1", internal, log_level=log_level, internal=True, roles=roles)
         finally:
-            api.terminate()
-            try:
-                api.wait(15)
-            except subprocess.TimeoutExpired:
-                api.kill()
+            stop_child(api)
 
 
 DEMO_CONFIG_HEADER = """\

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -65,3 +68,29 @@ class PeriodicService:
             except Exception:
                 log.exception("%s pass failed", self.name)
             await self.wait()
+
+
+def stop_child(proc: subprocess.Popen | None, timeout: float = 15, group: bool = False) -> int | None:
+    """Stop a child process we started (an API worker set, a server under test): SIGTERM, SIGKILL if it is still there
+    after ``timeout`` seconds; its return code. ``group``: signal its whole process group (a child started with
+    ``start_new_session=True`` whose own children, ffmpeg say, must go too) — never for a child in our own group."""
+    if proc is None:
+        return None
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+
+    if proc.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            send(signal.SIGKILL)
+            proc.wait(10)
+    if group:
+        send(signal.SIGKILL)  # whatever it left in its group
+    return proc.returncode

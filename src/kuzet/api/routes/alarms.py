@@ -18,6 +18,7 @@ from kuzet.api.deps import Caller, caller, installation, websocket_token, websoc
 from kuzet.api.errors import ApiError, not_found
 from kuzet.api.live_access import AccessWatch, guarded
 from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, errors
+from kuzet.api.routes.lists import json_page, page_rows
 from kuzet.api.schemas import Latitude, Longitude, unset
 from kuzet.domain.access import Right, Role
 from kuzet.domain.crime import OFFENCE_TYPES
@@ -61,10 +62,10 @@ def _alarm_for(session: Any, who: Caller, alarm_id: int) -> Alarm:
     return alarm
 
 
-@router.get("/alarms")
+@router.get("/alarms", response_model=dict)
 def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None = None, since: datetime | None = None,
                 paging: KeysetPaging = Depends(), who: Caller = Depends(caller),
-                inst: Installation = Depends(installation)) -> dict:
+                inst: Installation = Depends(installation)) -> Response:
     """The caller's alarm queue: alarms routed to their organisation, most urgent and newest first.
     ``state=new&state=acknowledged`` for what still needs handling."""
     _queue_user(who)
@@ -72,7 +73,7 @@ def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None =
         if s not in set(AlarmState):
             raise ApiError(422, f"state must be one of {', '.join(AlarmState)}")
     with inst.db.session(readonly=True) as session:
-        query = alarm_service.visible_alarms(who.user, session)
+        query = alarm_service.visible_alarms(who.user, session).with_only_columns(*alarm_service.ALARM_COLUMNS)
         if state:
             query = query.where(Alarm.state.in_(state))
         if camera is not None:
@@ -82,13 +83,11 @@ def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None =
         # Most urgent first, then newest (as documented): the priority's rank, not its name, orders them.
         rank = alarm_rank()  # the expression of the index ix_alarms_rank_raised_id, spelled the same
         query = query.order_by(rank.desc(), Alarm.raised_at.desc(), Alarm.id.desc())
-        page = paging.page_by(session, query, [rank, Alarm.raised_at, Alarm.id],
-                              lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id))
-        ids = [a.id for a in page["items"]]
-        routes = alarm_service.routes(session, ids)
-        alarm_service.preload(session, page["items"])
-        page["items"] = [alarm_service.alarm_out(session, a, routes[a.id]) for a in page["items"]]
-        return page
+        # the page's columns as rows, then its routes, cameras with places, events and hot-list entries as rows
+        page = page_rows(paging, session, query, [rank, Alarm.raised_at, Alarm.id],
+                         lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id))
+        page["items"] = alarm_service.alarms_out(session, page["items"])
+    return json_page(page)
 
 
 @router.get("/alarms/{alarm_id}")

@@ -389,17 +389,7 @@ def _save_offset(inst: Installation, upload_id: str, offset: int) -> None:
 
 def _finish(inst: Installation, who: Caller, upload_id: str, sha256: str) -> int:
     """Ingest the complete part: hashed as it arrived (``sha256``), so this only indexes its header and renames it."""
-    root = inst.settings.bodycams_path
-    with inst.db.session() as session:
-        upload = session.get(BodycamUpload, upload_id)
-        device = session.get(BodycamDevice, upload.device_id)
-        recording = offload.ingest_file(session, root, who.actor, device=device,
-                                        source=offload.part_path(root, upload_id), filename=upload.filename,
-                                        via="upload", ingested_by=who.user.id,
-                                        device_started_at=upload.device_started_at, sha256=sha256)
-        upload.recording_id = recording.id
-    offload.forget_running_hash(upload_id)
-    return recording.id
+    return offload.finish_upload(inst.db, inst.settings.bodycams_path, who.actor, upload_id, sha256)
 
 
 @router.delete("/bodycams/uploads/{upload_id}", status_code=204, response_class=Response,

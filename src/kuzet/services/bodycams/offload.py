@@ -21,6 +21,7 @@ import os
 import queue
 import re
 import shutil
+import stat
 import subprocess
 import threading
 import uuid
@@ -36,7 +37,7 @@ from kuzet.services import audit
 from kuzet.services.audit import Actor
 from kuzet.services.bodycams.devices import latest_shift
 from kuzet.services.bodycams.units import manages_device
-from kuzet.store.db import utcnow
+from kuzet.store.db import Database, utcnow
 from kuzet.store.models import User
 from kuzet.store.models.bodycams import BodycamDevice, BodycamRecording, BodycamShift, BodycamUpload
 
@@ -234,24 +235,33 @@ def _shift_for(session: Session, device: BodycamDevice, device_time: datetime | 
     return None
 
 
+def hash_and_index(path: Path) -> tuple[str, MediaInfo]:
+    """The file's SHA-256 in one sequential pass, while the index (PyAV) reads its header beside it (both let go of
+    the GIL). Touches no database: several files may be read at once, one per thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="kuzet-probe") as pool:
+        probing = pool.submit(probe, path)
+        digest = sha256_file(path)
+        return digest, probing.result()
+
+
 def ingest_file(session: Session, root: Path, actor: Actor, *, device: BodycamDevice, source: Path, filename: str,
                 via: str, ingested_by: int | None, device_started_at: datetime | None = None,
-                sha256: str | None = None) -> BodycamRecording:
+                sha256: str | None = None, info: MediaInfo | None = None) -> BodycamRecording:
     """Take ``source`` (moved, never re-written) as an original recording of ``device``. Audited with the hash.
 
-    ``sha256`` is the hash taken as the bytes arrived (a tus upload): the file is then not read again, only its header
-    (the index). Otherwise the file is hashed in one sequential pass while the index reads its header beside it (PyAV
-    lets go of the GIL while FFmpeg probes)."""
+    ``sha256`` is the hash taken as the bytes arrived (a tus upload, or the watch folder's reading threads, which pass
+    the ``info`` read beside it): the file is then not read again (only its header, without ``info``). Otherwise the
+    file is hashed here (``hash_and_index``). Should anything fail once the file is moved, it is moved back to
+    ``source`` before the error goes on (the session's rows go with the error); ``put_back`` does the same for a
+    commit that fails after this returns."""
     size = source.stat().st_size
     if sha256:
-        digest, info = sha256, probe(source)
+        digest = sha256
+        info = info if info is not None else probe(source)
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(1, thread_name_prefix="kuzet-probe") as pool:
-            probing = pool.submit(probe, source)
-            digest = sha256_file(source)
-            info = probing.result()
+        digest, info = hash_and_index(source)
     device_time = device_started_at or info.creation_time
     shift = _shift_for(session, device, device_time)
     offset = shift.clock_offset_ms if shift else None
@@ -270,6 +280,7 @@ def ingest_file(session: Session, root: Path, actor: Actor, *, device: BodycamDe
     relative = Path("originals") / f"{started:%Y}" / f"{started:%m}" / f"{recording.id}-{digest[:16]}{suffix}"
     target = root / relative
     target.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(source.stat().st_mode)
     try:
         os.replace(source, target)
     except OSError:  # another filesystem: copy, then check the copy is the same bytes before the source goes
@@ -278,16 +289,39 @@ def ingest_file(session: Session, root: Path, actor: Actor, *, device: BodycamDe
             target.unlink(missing_ok=True)
             raise OSError(f"the copy of {source} does not hash like the original; nothing was ingested") from None
         source.unlink()
-    os.chmod(target, 0o400)
-    recording.path = str(relative)
-    gps = _embedded_gps(session, recording, target, info)
-    audit.append(session, actor, Action.INGESTED, object_type="bodycam_recording", object_id=recording.id,
-                 details={"sha256": digest, "bytes": size, "filename": recording.filename, "via": via,
-                          "device_id": device.id, "serial": device.serial, "officer_id": recording.officer_id,
-                          "shift_id": recording.shift_id, "clock_offset_ms": offset,
-                          "device_started_at": device_time.isoformat() if device_time else None,
-                          "started_at": started.isoformat(), **gps})
+    try:
+        os.chmod(target, 0o400)
+        recording.path = str(relative)
+        gps = _embedded_gps(session, recording, target, info)
+        audit.append(session, actor, Action.INGESTED, object_type="bodycam_recording", object_id=recording.id,
+                     details={"sha256": digest, "bytes": size, "filename": recording.filename, "via": via,
+                              "device_id": device.id, "serial": device.serial, "officer_id": recording.officer_id,
+                              "shift_id": recording.shift_id, "clock_offset_ms": offset,
+                              "device_started_at": device_time.isoformat() if device_time else None,
+                              "started_at": started.isoformat(), **gps})
+    except BaseException:
+        _move_back(target, source, mode)
+        raise
     return recording
+
+
+def _move_back(target: Path, source: Path, mode: int) -> None:
+    """An original whose ingest failed goes back where it came from, as it came (its mode too)."""
+    if target.exists() and not source.exists():
+        os.chmod(target, mode | stat.S_IRUSR)
+        shutil.move(target, source)  # a rename, or a copy back if it had crossed filesystems
+
+
+def put_back(root: Path, recording: BodycamRecording, source: Path, mode: int,
+             side_files: list[tuple[Path, int]]) -> None:
+    """Undo ``ingest_file``'s move (and ``attach_side_files``' moves) when the session that holds its rows could not
+    commit: nothing is left half-ingested; the files are where they were, as they were, and can be taken again."""
+    if not recording.path:
+        return
+    target = root / recording.path
+    for side, side_mode in side_files:
+        _move_back(target.with_name(f"{target.stem}-track{side.suffix.lower()}"), side, side_mode)
+    _move_back(target, source, mode)
 
 
 def _embedded_gps(session: Session, recording: BodycamRecording, path: Path, info: MediaInfo) -> dict:
@@ -527,8 +561,63 @@ def cancel_upload(session: Session, root: Path, actor: Actor, upload: BodycamUpl
     session.delete(upload)
 
 
+def finish_upload(db: Database, root: Path, actor: Actor, upload_id: str, sha256: str | None = None) -> int:
+    """Ingest a complete upload's part (``sha256``: hashed as it arrived, so only its header is read; ``None``: hashed
+    here) and link the upload to its recording; the recording's id. Should the rows not commit, the part goes back
+    where it was (``put_back``): the upload stays complete and unfinished, and an empty PATCH at its end or the next
+    housekeeping pass (``finish_complete_uploads``) finishes it. Nothing is left half ingested, nothing lost."""
+    part = part_path(root, upload_id)
+    mode = stat.S_IMODE(part.stat().st_mode)
+    recording: BodycamRecording | None = None
+    try:
+        with db.session() as session:
+            upload = session.get(BodycamUpload, upload_id)
+            device = session.get(BodycamDevice, upload.device_id)
+            recording = ingest_file(session, root, actor, device=device, source=part, filename=upload.filename,
+                                    via="upload", ingested_by=upload.created_by,
+                                    device_started_at=upload.device_started_at, sha256=sha256)
+            upload.recording_id = recording.id
+            recording_id = recording.id
+    except BaseException:
+        if recording is not None:
+            put_back(root, recording, part, mode, [])
+        raise
+    forget_running_hash(upload_id)
+    return recording_id
+
+
+def finish_complete_uploads(db: Database, root: Path, idle_seconds: float = 60) -> list[int]:
+    """Uploads whose every byte arrived but whose ingest did not commit (a database fault at the last PATCH), their
+    part untouched for ``idle_seconds`` and not being written: ingested now, by the system for the officer who
+    uploaded. A tus client that saw its offset reach the length never sends again, so nothing else would."""
+    with db.session() as session:
+        complete = session.scalars(select(BodycamUpload.id).where(BodycamUpload.recording_id.is_(None),
+                                                                  BodycamUpload.offset == BodycamUpload.length)).all()
+    done: list[int] = []
+    for upload_id in complete:
+        part = part_path(root, upload_id)
+        try:
+            if part.stat().st_mtime > utcnow().timestamp() - idle_seconds:
+                continue
+            with open(part, "rb") as held:
+                try:
+                    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a PATCH writing it holds this lock
+                except BlockingIOError:
+                    continue
+                fcntl.flock(held, fcntl.LOCK_UN)
+            done.append(finish_upload(db, root, audit.SYSTEM, upload_id))
+        except FileNotFoundError:
+            continue  # finished meanwhile by its own PATCH
+        except Exception:
+            log.exception("the complete upload %s is not ingested yet", upload_id)
+    return done
+
+
 def drop_expired_uploads(session: Session, root: Path) -> int:
+    """Unfinished uploads past their expiry go with their bytes; a complete one never does (it is evidence waiting for
+    ``finish_complete_uploads``)."""
     expired = session.scalars(select(BodycamUpload).where(BodycamUpload.recording_id.is_(None),
+                                                          BodycamUpload.offset < BodycamUpload.length,
                                                           BodycamUpload.expires_at <= utcnow())).all()
     for upload in expired:
         forget_running_hash(upload.id)
@@ -539,39 +628,138 @@ def drop_expired_uploads(session: Session, root: Path) -> int:
 
 # --- the watch folder ------------------------------------------------------------------------------------------------
 
-def scan_watch_folder(inst, settle_seconds: float | None = None) -> list[int]:  # noqa: ANN001
-    """Ingest every settled media file under ``<watch_dir>/<serial>/``. A file of an unknown serial is left where it
-    is and logged; one bad file never stops the others. Returns the new recordings' ids."""
+class StillArriving(Exception):
+    """The file changed while it was read: the dock is still writing it. Left for a later pass."""
+
+
+@dataclass
+class Arrival:
+    """A watched file read once (hash and index) in a reading thread, before any database row is written."""
+
+    path: Path
+    device_id: int
+    sha256: str
+    info: MediaInfo
+    mode: int
+    stamp: tuple[int, int, int, int]  # device, inode, size, mtime (ns) as read
+
+
+@dataclass
+class WatchPass:
+    """What one look at the watch folder did: the new recordings, the files that failed (left in place, with why) and
+    the files not yet settled (the dock is still copying them)."""
+
+    ingested: list[int]
+    failed: dict[str, str]
+    waiting: list[str]
+
+
+def _arrival_stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def read_arrival(path: Path, device_id: int) -> Arrival:
+    """Hash and index a settled file (one sequential pass, see ``hash_and_index``); StillArriving when its size,
+    mtime or inode moved while it was read (a dock writing again into a file that looked settled), so that no hash of
+    half a file is ever kept."""
+    before = os.stat(path)
+    digest, info = hash_and_index(path)
+    stamp = _arrival_stamp(before)
+    if _arrival_stamp(os.stat(path)) != stamp:
+        raise StillArriving(f"{path} changed while it was read")
+    return Arrival(path, device_id, digest, info, stat.S_IMODE(before.st_mode), stamp)
+
+
+def ingest_workers(configured: int = 0) -> int:
+    """Files read at once: ``configured``, else one per core this process may run on."""
+    if configured > 0:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _ingest_arrival(inst, root: Path, arrival: Arrival) -> int:  # noqa: ANN001
+    """The rows and the audit record of one read file, in a session of its own (in the caller's thread: one writer);
+    if anything fails, even the commit, the file and its side files go back where they were."""
+    from kuzet.services.bodycams.tracks import attach_side_files
+
+    path = arrival.path
+    if _arrival_stamp(os.stat(path)) != arrival.stamp:  # written to again since it was read
+        raise StillArriving(f"{path} changed after it was read")
+    side_files = [p for p in (path.with_suffix(s) for s in (".gpx", ".nmea", ".GPX", ".NMEA")) if p.exists()]
+    side_modes = [(p, stat.S_IMODE(p.stat().st_mode)) for p in side_files]
+    recording: BodycamRecording | None = None
+    try:
+        with inst.db.session() as session:
+            device = session.get(BodycamDevice, arrival.device_id)
+            recording = ingest_file(session, root, audit.SYSTEM, device=device, source=path, filename=path.name,
+                                    via="watch", ingested_by=None, sha256=arrival.sha256, info=arrival.info)
+            attach_side_files(session, recording, side_files, root)
+            session.flush()
+            recording_id = recording.id
+    except BaseException:
+        if recording is not None:
+            put_back(root, recording, path, arrival.mode, side_modes)
+        raise
+    return recording_id
+
+
+def scan_watch_folder(inst, settle_seconds: float | None = None, workers: int | None = None) -> WatchPass:  # noqa: ANN001
+    """Ingest every settled media file under ``<watch_dir>/<serial>/``.
+
+    A docking station offloads several devices at once, so the settled files are read together, ``workers`` at a time
+    (``[bodycams] ingest_workers``, default one per core): each reading thread hashes its file in one sequential pass
+    with the index beside it (hashlib and PyAV let go of the GIL); no thread touches the database. As each file is
+    read, this thread writes its rows and audit record in a session of its own (one writer, as SQLite needs). A file
+    is taken once unchanged for ``settle_seconds`` and only if it did not change while it was read. A file of an
+    unknown serial is left where it is and logged; a file that fails is logged, left where it was (never half
+    ingested) and named in ``failed``; the others go on."""
     import time
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     settings = inst.settings.bodycams
+    done = WatchPass([], {}, [])
     watch = settings.watch_dir
     if watch is None or not Path(watch).is_dir():
-        return []
+        return done
     settle = settings.settle_seconds if settle_seconds is None else settle_seconds
     root = inst.settings.bodycams_path
-    done: list[int] = []
-    for folder in sorted(p for p in Path(watch).iterdir() if p.is_dir()):
-        for path in sorted(folder.iterdir()):
-            if not path.is_file() or path.suffix.lower() not in MEDIA_SUFFIXES:
-                continue
-            stat = path.stat()
-            if time.time() - stat.st_mtime < settle:
-                continue
+    folders = sorted(p for p in Path(watch).iterdir() if p.is_dir())
+    if not folders:
+        return done
+    with inst.db.session(readonly=True) as session:
+        devices = dict(session.execute(select(BodycamDevice.serial, BodycamDevice.id).where(
+            BodycamDevice.serial.in_([f.name for f in folders]))).all())
+    settled: list[tuple[Path, int]] = []
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+        if files and folder.name not in devices:
+            log.warning("watch folder: no device with serial %r; %d file(s) left in place", folder.name, len(files))
+            continue
+        for path in files:
             try:
-                with inst.db.session() as session:
-                    device = session.scalar(select(BodycamDevice).where(BodycamDevice.serial == folder.name))
-                    if device is None:
-                        log.warning("watch folder: no device with serial %r; %s left in place", folder.name, path.name)
-                        break
-                    side_files = [path.with_suffix(s) for s in (".gpx", ".nmea", ".GPX", ".NMEA")]
-                    recording = ingest_file(session, root, audit.SYSTEM, device=device, source=path,
-                                            filename=path.name, via="watch", ingested_by=None)
-                    from kuzet.services.bodycams.tracks import attach_side_files
-
-                    attach_side_files(session, recording, [p for p in side_files if p.exists()], root)
-                    session.flush()
-                    done.append(recording.id)
-            except Exception:
+                fresh = time.time() - path.stat().st_mtime < settle
+            except FileNotFoundError:
+                continue
+            if fresh:
+                done.waiting.append(str(path))
+            else:
+                settled.append((path, devices[folder.name]))
+    if not settled:
+        return done
+    count = workers or ingest_workers(settings.ingest_workers)
+    with ThreadPoolExecutor(min(count, len(settled)), thread_name_prefix="kuzet-watch") as pool:
+        reading = {pool.submit(read_arrival, path, device_id): path for path, device_id in settled}
+        for future in as_completed(reading):
+            path = reading[future]
+            try:
+                done.ingested.append(_ingest_arrival(inst, root, future.result()))
+            except StillArriving:
+                log.info("watch folder: %s changed while it was read; taken once it settles", path)
+                done.waiting.append(str(path))
+            except Exception as exc:
                 log.exception("watch folder: %s could not be ingested; it stays where it is", path)
+                done.failed[str(path)] = f"{type(exc).__name__}: {exc}"[:300]
     return done

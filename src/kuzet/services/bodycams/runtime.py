@@ -23,8 +23,11 @@ log = logging.getLogger("kuzet.bodycams")
 def housekeeping(inst: Installation) -> dict[str, int]:
     """One pass; each part on its own, so one failing never stops the others."""
     root = inst.settings.bodycams_path
-    done = {"ingested": 0, "playable": 0, "expired_uploads": 0, "deleted": 0}
-    done["ingested"] = len(offload.scan_watch_folder(inst))
+    done = {"ingested": 0, "watch_failed": 0, "uploads_finished": 0, "playable": 0, "expired_uploads": 0,
+            "deleted": 0}
+    watched = offload.scan_watch_folder(inst)
+    done["ingested"], done["watch_failed"] = len(watched.ingested), len(watched.failed)
+    done["uploads_finished"] = len(offload.finish_complete_uploads(inst.db, root))
     with inst.db.session() as session:  # one query; only originals that cannot play are opened again
         pending = [rid for rid, media in session.execute(select(BodycamRecording.id, BodycamRecording.media).where(
             BodycamRecording.playable_path.is_(None), BodycamRecording.deleted_at.is_(None)))

@@ -462,10 +462,10 @@ def store_track(session: Session, recording: BodycamRecording,
 
 def attach_side_files(session: Session, recording: BodycamRecording, side_files: list[Path],
                       root: Path | None = None) -> int:
-    """Read the first readable side file into the recording's track; keep the files beside the original."""
+    """Read the first readable side file into the recording's track; keep the files beside the original. Every side
+    file is read before any is moved, so a bad one (TrackError) leaves them all where they were."""
     count = 0
-    for path in side_files:
-        points = parse_track(path)
+    for path, points in [(path, parse_track(path)) for path in side_files]:
         if points and count == 0:
             count = store_track(session, recording, points)
         if root is not None:

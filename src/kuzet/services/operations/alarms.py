@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import POLICE_KINDS, OrganisationKind, Right, Role
-from kuzet.domain.operations import ALARM_MOVES, AlarmState, Priority
+from kuzet.domain.operations import ALARM_MOVES, PRIORITY_RANK, AlarmState
 from kuzet.services import access, audit
 from kuzet.services.audit import Actor
-from kuzet.services.operations.events import event_out, event_zones
+from kuzet.services.operations.events import EVENT_COLUMNS, event_out, event_zones
 from kuzet.services.operations.hotlists import match as hotlist_match
 from kuzet.services.operations.rules import matching_rules, rule_organisations
-from kuzet.store.db import load_by_ids, utcnow
+from kuzet.store.db import utcnow
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.operations import Alarm, AlarmRoute, AlarmRule, Event, HotList, HotListEntry
 
@@ -195,21 +195,60 @@ def visible_alarms(user: User, session: Session | None = None) -> Select:
     return query.where(routed, Alarm.camera_id.in_(cameras))
 
 
-def preload(session: Session, alarms: list[Alarm]) -> None:
-    """Everything ``alarm_out`` shows of a page of alarms, in five statements whatever the page's size."""
-    cameras = load_by_ids(session, Camera, [a.camera_id for a in alarms])
-    load_by_ids(session, Place, [c.place_id for c in cameras.values()])
-    load_by_ids(session, Event, [i for a in alarms for i in (a.event_id, a.last_event_id)])
-    entries = load_by_ids(session, HotListEntry, [a.hot_list_entry_id for a in alarms])
-    load_by_ids(session, HotList, [e.list_id for e in entries.values()])
+# What the queue shows of an alarm: a page selects these columns (Core rows, no ORM objects to build).
+ALARM_COLUMNS = (Alarm.id, Alarm.title, Alarm.priority, Alarm.state, Alarm.raised_at, Alarm.occurrences,
+                 Alarm.last_seen_at, Alarm.event_id, Alarm.last_event_id, Alarm.camera_id, Alarm.rule_id,
+                 Alarm.hot_list_entry_id, Alarm.acknowledged_at, Alarm.acknowledged_by, Alarm.dismissed_at,
+                 Alarm.dismiss_reason, Alarm.incident_id)
+
+
+# The statements of a page's details, built once (building a SELECT is a good part of its cost in Python): the ids
+# are an expanding bound parameter.
+_ROUTES = select(AlarmRoute.alarm_id, AlarmRoute.organisation_id).where(
+    AlarmRoute.alarm_id.in_(bindparam("ids", expanding=True)))
+_CAMERAS = (select(Camera.id, Camera.name, Camera.kind, Camera.lat, Camera.lon, Place.id.label("place_id"),
+                   Place.name.label("place_name"), Place.address.label("place_address"))
+            .outerjoin(Place, Place.id == Camera.place_id).where(Camera.id.in_(bindparam("ids", expanding=True))))
+_EVENTS = select(*EVENT_COLUMNS).where(Event.id.in_(bindparam("ids", expanding=True)))
+_HOT_LIST_ENTRIES = (select(HotListEntry.id, HotListEntry.plate, HotListEntry.reason, HotList.id.label("list_id"),
+                            HotList.name.label("list_name"), HotList.kind.label("list_kind"))
+                     .join(HotList, HotList.id == HotListEntry.list_id)
+                     .where(HotListEntry.id.in_(bindparam("ids", expanding=True))))
 
 
 def routes(session: Session, alarm_ids: list[int]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {i: [] for i in alarm_ids}
     if alarm_ids:
-        for alarm_id, org_id in session.execute(select(AlarmRoute.alarm_id, AlarmRoute.organisation_id)
-                                                .where(AlarmRoute.alarm_id.in_(alarm_ids))):
+        for alarm_id, org_id in session.execute(_ROUTES, {"ids": alarm_ids}):
             out[alarm_id].append(org_id)
+    return out
+
+
+def alarms_out(session: Session, alarms: list[Any]) -> list[dict[str, Any]]:
+    """A page of alarms (rows of ``ALARM_COLUMNS``, or ORM objects) as ``alarm_out`` shows each, from rows of their
+    routes, cameras with their places, latest events and hot-list entries: four statements at most, whatever the
+    page's size, and no ORM object built."""
+    if not alarms:
+        return []
+    organisations = routes(session, [a.id for a in alarms])
+    cameras = {row.id: row for row in session.execute(_CAMERAS, {"ids": sorted({a.camera_id for a in alarms})})}
+    event_ids = sorted({i for a in alarms for i in (a.event_id, a.last_event_id) if i is not None})
+    events = {row.id: row for row in session.execute(_EVENTS, {"ids": event_ids})} if event_ids else {}
+    entry_ids = sorted({a.hot_list_entry_id for a in alarms if a.hot_list_entry_id})
+    hot = {row.id: {"list_id": row.list_id, "list": row.list_name, "kind": row.list_kind, "plate": row.plate,
+                    "reason": row.reason} for row in session.execute(_HOT_LIST_ENTRIES, {"ids": entry_ids})} \
+        if entry_ids else {}
+    out = []
+    for a in alarms:
+        camera = cameras.get(a.camera_id)
+        place = ({"id": camera.place_id, "name": camera.place_name, "address": camera.place_address}
+                 if camera is not None and camera.place_id is not None else None)
+        event = events.get(a.event_id) if a.event_id else None
+        latest = event
+        if a.last_event_id and a.last_event_id != a.event_id:
+            latest = events.get(a.last_event_id) or event
+        out.append(_alarm_json(a, camera, place, latest, hot.get(a.hot_list_entry_id) if a.hot_list_entry_id else None,
+                               organisations[a.id]))
     return out
 
 
@@ -227,24 +266,33 @@ def alarm_out(session: Session, alarm: Alarm, organisations: list[int] | None = 
     latest = event
     if alarm.last_event_id and alarm.last_event_id != alarm.event_id:
         latest = session.get(Event, alarm.last_event_id) or event
-    ev = event_out(latest, camera) if latest else None
+    return _alarm_json(alarm, camera, {"id": place.id, "name": place.name, "address": place.address} if place
+                       else None, latest, hot,
+                       organisations if organisations is not None else routes(session, [alarm.id])[alarm.id])
+
+
+def _alarm_json(alarm: Any, camera: Any, place: dict[str, Any] | None, latest: Any, hot: dict[str, Any] | None,
+                organisations: list[int]) -> dict[str, Any]:
+    """One alarm as the API shows it, from its row (or object), its camera's, its latest event's, its place and
+    hot-list entry."""
+    ev = event_out(latest, camera) if latest is not None else None
     return {
         "id": alarm.id, "title": alarm.title, "priority": alarm.priority,
-        "priority_rank": Priority(alarm.priority).rank if alarm.priority in set(Priority) else 0,
+        "priority_rank": PRIORITY_RANK.get(alarm.priority, 0),  # Priority(…).rank; 0 for an unknown priority
         "state": alarm.state, "raised_at": alarm.raised_at,
         "occurrences": alarm.occurrences or 1, "last_seen_at": alarm.last_seen_at or alarm.raised_at,
         "first_event_id": alarm.event_id,
         "suggested_offence_type": suggested_offence(camera.kind if camera else None, hot["kind"] if hot else None),
         "camera": {"id": alarm.camera_id, "name": camera.name if camera else None, "kind": camera.kind if camera
                    else None, "lat": camera.lat if camera else None, "lon": camera.lon if camera else None},
-        "place": {"id": place.id, "name": place.name, "address": place.address} if place else None,
+        "place": place,
         "rule_id": alarm.rule_id, "hot_list": hot, "event": ev,
         "snapshot_url": ev["snapshot_url"] if ev else None, "crop_url": ev["crop_url"] if ev else None,
         "clip_url": ev["clip_url"] if ev else None, "live_url": f"/cameras/{alarm.camera_id}",
         "acknowledged_at": alarm.acknowledged_at, "acknowledged_by": alarm.acknowledged_by,
         "dismissed_at": alarm.dismissed_at, "dismiss_reason": alarm.dismiss_reason,
         "incident_id": alarm.incident_id,
-        "organisations": organisations if organisations is not None else routes(session, [alarm.id])[alarm.id],
+        "organisations": organisations,
     }
 
 

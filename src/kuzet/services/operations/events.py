@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from kuzet.domain.access import Right
@@ -21,7 +21,7 @@ from kuzet.domain.operations import EventKind
 from kuzet.services import access
 from kuzet.services.operations.observations import Observation
 from kuzet.services.operations.pictures import EventPictures, LocalPictures
-from kuzet.store.db import iso_utc, load_by_ids
+from kuzet.store.db import iso_utc
 from kuzet.store.models import Camera, Place, User
 from kuzet.store.models.operations import Alarm, Event
 
@@ -33,14 +33,14 @@ class EventError(ValueError):
     pass
 
 
-def event_zones(event: Event) -> list[str]:
+def event_zones(event: Any) -> list[str]:
     zones = (event.details or {}).get("zones")
     if zones:
         return list(zones)
     return [event.zone] if event.zone else []
 
 
-def clip_window(event: Event) -> tuple[datetime, datetime]:
+def clip_window(event: Any) -> tuple[datetime, datetime]:
     end = event.end_at or (event.details or {}).get("last_seen") or event.start_at
     if isinstance(end, str):
         end = datetime.fromisoformat(end)
@@ -52,17 +52,37 @@ def clip_url(camera_id: int, start: datetime, end: datetime) -> str:
     return f"/api/v1/cameras/{camera_id}/clip.mp4?start={iso_utc(start)}&end={iso_utc(end)}"
 
 
-def events_out(session: Session, events: list[Event]) -> list[dict[str, Any]]:
-    """A page of events with their cameras' names: one statement for the cameras, whatever the page's size."""
-    cameras = load_by_ids(session, Camera, [e.camera_id for e in events])
-    return [event_out(e, cameras.get(e.camera_id)) for e in events]
+# What ``event_out`` shows of an event: a page selects these columns (Core rows, no ORM objects to build).
+EVENT_COLUMNS = (Event.id, Event.camera_id, Event.kind, Event.label, Event.score, Event.start_at, Event.end_at,
+                 Event.zone, Event.plate, Event.plate_region, Event.box, Event.snapshot, Event.crop, Event.details)
 
 
-def event_out(event: Event, camera: Camera | None = None) -> dict[str, Any]:
+_CAMERA_NAMES = select(Camera.id, Camera.name).where(Camera.id.in_(bindparam("ids", expanding=True)))  # built once
+
+
+def camera_names(session: Session, camera_ids: Iterable[int]) -> dict[int, str]:
+    """The names of these cameras, in one statement."""
+    wanted = sorted(set(camera_ids))
+    if not wanted:
+        return {}
+    return dict(session.execute(_CAMERA_NAMES, {"ids": wanted}).tuples().all())
+
+
+def events_out(session: Session, events: list[Any]) -> list[dict[str, Any]]:
+    """A page of events (ORM objects or rows of ``EVENT_COLUMNS``) with their cameras' names: one statement for the
+    names, whatever the page's size."""
+    names = camera_names(session, (e.camera_id for e in events))
+    return [event_out(e, camera_name=names.get(e.camera_id)) for e in events]
+
+
+def event_out(event: Any, camera: Any = None, *, camera_name: str | None = None) -> dict[str, Any]:
+    """An event (its ORM object, or a row of ``EVENT_COLUMNS``) as the API shows it; the camera's name from
+    ``camera`` (anything with a ``name``) or ``camera_name``."""
     start, end = clip_window(event)
     base = f"/api/v1/events/{event.id}"
     return {
-        "id": event.id, "camera_id": event.camera_id, "camera_name": camera.name if camera else None,
+        "id": event.id, "camera_id": event.camera_id,
+        "camera_name": camera.name if camera is not None else camera_name,
         "kind": event.kind, "label": event.label, "score": event.score,
         "start_at": event.start_at, "end_at": event.end_at, "zone": event.zone, "zones": event_zones(event),
         "plate": event.plate, "plate_region": event.plate_region, "box": event.box,
