@@ -476,6 +476,21 @@ def authenticate_reading(db: Database, token: str) -> User | None:
     return user
 
 
+def cached_token_user(db: Database, token: str) -> User | None:
+    """The token's user from the cache alone — no database, so callable on the event loop — or None when the holder
+    is not cached (or may be stale, or its last use is due to be noted): then ``authenticate_reading`` decides."""
+    from kuzet.services.access.cache import cache_of
+
+    cache = cache_of(db.engine)
+    if cache is None:
+        return None
+    now = utcnow()
+    holder = cache.token(token_digest(token), now)
+    if holder is None or holder.last_used_at is None or (now - holder.last_used_at) > TOKEN_USE_STEP:
+        return None
+    return holder.user()
+
+
 def _USER_COLUMNS() -> tuple:  # noqa: N802 - a constant, computed once the mappers are configured
     global _user_columns
     if _user_columns is None:
