@@ -33,9 +33,15 @@ def tune_serving_process() -> None:
 
     from kuzet.store.db import POOL_SIZE
 
+    global _frozen
     anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
-    gc.collect()
-    gc.freeze()
+    if not _frozen:  # once per process (tests start many apps in one): what is frozen is never collected again
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+_frozen = False
 
 
 def create_app(inst: Installation, *, run_services: bool = False, bus_only: bool = False,
