@@ -467,7 +467,7 @@ def authenticate_reading(db: Database, token: str) -> User | None:
         if rec is None or user is None:
             return None
         due = rec.id if _stale(rec, now) else None
-        held = TokenHolder(rec.id, {c.key: getattr(user, c.key) for c in _USER_COLUMNS()}, rec.expires_at,
+        held = TokenHolder(rec.id, {c.key: getattr(user, c.key) for c in _user_column_attrs()}, rec.expires_at,
                            rec.last_used_at)
     if due is not None:
         held.last_used_at = _note_use(db, due)
@@ -491,7 +491,8 @@ def cached_token_user(db: Database, token: str) -> User | None:
     return holder.user()
 
 
-def _USER_COLUMNS() -> tuple:  # noqa: N802 - a constant, computed once the mappers are configured
+def _user_column_attrs() -> tuple:
+    """The User's column attributes (computed once the mappers are configured)."""
     global _user_columns
     if _user_columns is None:
         from sqlalchemy import inspect as sa_inspect
