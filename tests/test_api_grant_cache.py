@@ -13,13 +13,14 @@ from sqlalchemy import select
 
 from kuzet.domain.access import GrantWindow, HeldGrant, Reach, Right
 from kuzet.installation import Installation
-from kuzet.services import access
+from kuzet.services import access, accounts
 from kuzet.services.access.cache import ReachCache, cache_of, watch_bus
+from kuzet.services.accounts import token_digest
 from kuzet.services.audit import SYSTEM
 from kuzet.services.grants import create_grant, revoke_grant
 from kuzet.store.bus import connect_bus
 from kuzet.store.db import utcnow
-from kuzet.store.models import Camera, Grant, User
+from kuzet.store.models import ApiToken, Camera, Grant, User
 from tests.conftest import NATS_URL, _unavailable, login, make_installation
 
 
@@ -189,3 +190,80 @@ def test_processes_of_one_machine_share_grant_changes_without_a_bus(backend: str
         first.close()
         if schema:
             schema.drop()
+
+
+# --- token holders: a request signs in from the cache, never past a revocation, a deactivation or an expiry ----------
+
+def test_a_cached_token_is_refused_at_the_next_request_after_logout_or_deactivation(
+        inst: Installation, client: TestClient) -> None:
+    """The token's holder is cached after the first request; logging out, and deactivating the user, each refuse the
+    very next request (the commits drop the cache); the token's last-use time drops nothing."""
+    _seed(inst)
+    cache = cache_of(inst.db.engine)
+    assert cache is not None
+    headers = login(client, "duty1")
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert cache.stats()["tokens"] == 1
+    invalidations = cache.invalidations
+    digest = token_digest(_bearer(headers))
+    cache.token(digest, utcnow()).last_used_at = utcnow() - timedelta(hours=1)  # its last use is due to be noted
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with inst.db.session() as session:
+        noted = session.scalar(select(ApiToken.last_used_at).where(ApiToken.token_hash == digest))
+    assert noted is not None and utcnow() - noted < timedelta(minutes=1)
+    assert cache.invalidations == invalidations and cache.stats()["tokens"] == 1  # noting it dropped nothing
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code in (200, 204)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+    headers = login(client, "duty1")
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with inst.db.session() as session:
+        session.scalar(select(User).where(User.username == "duty1")).is_active = False
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_a_cached_token_is_refused_past_its_expiry_and_each_request_gets_its_own_user(inst: Installation) -> None:
+    _seed(inst)
+    with inst.db.session() as session:
+        user = session.scalar(select(User).where(User.username == "duty1"))
+        issued = accounts.create_personal_token(session, user, "test", days=1)
+        token = issued.token
+    first = accounts.authenticate_reading(inst.db, token)
+    second = accounts.authenticate_reading(inst.db, token)  # from the cache
+    assert first is not None and second is not None and first is not second and second.username == "duty1"
+    cache = cache_of(inst.db.engine)
+    holder = cache.token(token_digest(token), utcnow())
+    assert holder is not None and holder.expires_at is not None
+    assert cache.token(token_digest(token), holder.expires_at) is None  # dropped at the expiry, whatever its age
+    with inst.db.session() as session:
+        session.merge(second)  # a request's own user merges into a session like a loaded one
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_token_revoked_by_another_process_is_refused_at_the_next_lookup(backend: str, tmp_path: Path) -> None:
+    """A CLI command or another API process beside this one revokes a token: this process's cached holder is dropped
+    at its next lookup (the machine's stamp file), long before the age limit."""
+    first, schema = make_installation(backend, tmp_path / "data")
+    second = Installation.open(settings=first.settings)
+    try:
+        _seed(first)
+        with first.db.session() as session:
+            user = session.scalar(select(User).where(User.username == "duty1"))
+            token = accounts.create_personal_token(session, user, "test").token
+        cache_b = cache_of(second.db.engine)
+        cache_b.max_age = 3600.0
+        assert accounts.authenticate_reading(second.db, token) is not None
+        assert cache_b.token(token_digest(token), utcnow()) is not None
+        with first.db.session() as session:
+            user = session.scalar(select(User).where(User.username == "duty1"))
+            assert accounts.revoke(session, token, SYSTEM)
+        assert accounts.authenticate_reading(second.db, token) is None
+    finally:
+        second.close()
+        first.close()
+        if schema:
+            schema.drop()
+
+
+def _bearer(headers: dict[str, str]) -> str:
+    return headers["Authorization"].split(" ", 1)[1]

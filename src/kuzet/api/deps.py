@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from fastapi import Depends, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from kuzet.api.errors import ApiError, not_found
@@ -171,24 +172,29 @@ class Caller:
         return Actor(self.user.id, self.user.username, self.ip)
 
 
-def caller(request: Request, inst: Installation = Depends(installation)) -> Caller:
-    return _authenticate(request, inst, presented_token(request))
+async def caller(request: Request, inst: Installation = Depends(installation)) -> Caller:
+    """The signed-in caller. Asynchronous: a token whose holder is cached (``accounts.cached_token_user``) signs in
+    on the event loop without touching the database; only a miss, or a last-use time due to be noted, goes to a
+    worker thread. (A synchronous dependency would cost every request a hop to a thread of its own.)"""
+    return await _authenticate(request, inst, presented_token(request))
 
 
-def media_caller(request: Request, inst: Installation = Depends(installation)) -> Caller:
+async def media_caller(request: Request, inst: Installation = Depends(installation)) -> Caller:
     """Like ``caller``, but also accepts ``?token=`` for players that cannot send headers (VLC, ffplay, TVs).
 
     Only media GET endpoints use it; every log line of the process has the token redacted (kuzet.logs).
     """
     token = request.query_params.get("token")
-    return _authenticate(request, inst, (token, "query") if token else presented_token(request))
+    return await _authenticate(request, inst, (token, "query") if token else presented_token(request))
 
 
-def _authenticate(request: Request, inst: Installation, presented: tuple[str | None, str]) -> Caller:
+async def _authenticate(request: Request, inst: Installation, presented: tuple[str | None, str]) -> Caller:
     token, via = presented
     if not token:
         raise ApiError(401, "authentication required", headers={"WWW-Authenticate": "Bearer"})
-    user = accounts.authenticate_reading(inst.db, token)
+    user = accounts.cached_token_user(inst.db, token)
+    if user is None:
+        user = await run_in_threadpool(accounts.authenticate_reading, inst.db, token)
     if user is None:
         raise ApiError(401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"})
     # A cookie-authenticated change must come from our own pages (cross-site forms cannot set this header).

@@ -72,11 +72,13 @@ def bench_api(
         fail(str(exc))
     if not json_out:
         ceiling = result["ceiling"]
-        err_console.print(f"ceiling /api/v1/health: {ceiling['rps']:.0f} req/s, p99 {ceiling['p99_ms']} ms")
+        err_console.print(f"ceiling /api/v1/health: {ceiling['rps']:.0f} req/s, p99 {ceiling['p99_ms']} ms, "
+                          f"server CPU {ceiling.get('server_cpu_ms_per_request')} ms/request")
         for role, per in result["results"].items():
             for name, r in per.items():
                 err_console.print(f"{role:9} {name:13} {r['rps']:8.0f} req/s  p50 {r['p50_ms']} ms  "
-                                  f"p99 {r['p99_ms']} ms  errors {r['errors']}")
+                                  f"p99 {r['p99_ms']} ms  errors {r['errors']}  "
+                                  f"CPU {r.get('server_cpu_ms_per_request')} ms/request")
     print_json(result)
 
 

@@ -445,17 +445,75 @@ def authenticate(session: Session, token: str) -> User | None:
 
 def authenticate_reading(db: Database, token: str) -> User | None:
     """``authenticate`` in a read-only transaction (on SQLite it waits for no writer), and only when the token's
-    last-use time is due — once a minute — a short writing one to note it. How every request signs in."""
+    last-use time is due — once a minute — a short writing one to note it. How every request signs in.
+
+    Where the database's sessions are watched (``access.cache.watch``: every installation), the token's holder is
+    cached beside the callers' grants and dropped with them on any change to users, grants or tokens (a revocation
+    included), at the token's expiry, and after ``MAX_AGE`` at the latest: a request then signs in without a session.
+    Each call gets a ``User`` of its own (detached), never one another request holds."""
+    from kuzet.services.access.cache import TokenHolder, cache_of
+
+    cache = cache_of(db.engine)
+    digest = token_digest(token)
+    now = utcnow()
+    holder = cache.token(digest, now) if cache is not None else None
+    if holder is not None:
+        if holder.last_used_at is None or (now - holder.last_used_at) > TOKEN_USE_STEP:
+            holder.last_used_at = _note_use(db, holder.token_id)
+        return holder.user()
+    generation = cache.generation if cache is not None else 0
     with db.session(readonly=True) as session:
         user, rec = _token_holder(session, token)
-        due = rec.id if rec is not None and _stale(rec, utcnow()) else None
+        if rec is None or user is None:
+            return None
+        due = rec.id if _stale(rec, now) else None
+        held = TokenHolder(rec.id, {c.key: getattr(user, c.key) for c in _user_column_attrs()}, rec.expires_at,
+                           rec.last_used_at)
     if due is not None:
-        with db.session() as session:
-            rec = session.get(ApiToken, due)
-            now = utcnow()
-            if rec is not None and _stale(rec, now):
-                rec.last_used_at = now
+        held.last_used_at = _note_use(db, due)
+    if cache is not None:
+        cache.put_token(digest, held, generation)
     return user
+
+
+def cached_token_user(db: Database, token: str) -> User | None:
+    """The token's user from the cache alone — no database, so callable on the event loop — or None when the holder
+    is not cached (or may be stale, or its last use is due to be noted): then ``authenticate_reading`` decides."""
+    from kuzet.services.access.cache import cache_of
+
+    cache = cache_of(db.engine)
+    if cache is None:
+        return None
+    now = utcnow()
+    holder = cache.token(token_digest(token), now)
+    if holder is None or holder.last_used_at is None or (now - holder.last_used_at) > TOKEN_USE_STEP:
+        return None
+    return holder.user()
+
+
+def _user_column_attrs() -> tuple:
+    """The User's column attributes (computed once the mappers are configured)."""
+    global _user_columns
+    if _user_columns is None:
+        from sqlalchemy import inspect as sa_inspect
+
+        _user_columns = tuple(sa_inspect(User).column_attrs)
+    return _user_columns
+
+
+_user_columns: tuple | None = None
+
+
+def _note_use(db: Database, token_id: int) -> datetime:
+    """Write a token's last-use time (if nobody else did within the step); the time it now says."""
+    with db.session() as session:
+        rec = session.get(ApiToken, token_id)
+        now = utcnow()
+        if rec is None:
+            return now
+        if _stale(rec, now):
+            rec.last_used_at = now
+        return rec.last_used_at
 
 
 def revoke(session: Session, token: str, actor: Actor) -> bool:

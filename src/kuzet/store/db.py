@@ -30,6 +30,11 @@ from sqlalchemy.sql.functions import FunctionElement
 
 CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL
 READONLY = "kuzet_readonly"  # execution option of the engine behind read-only sessions
+# Connections a process keeps open (the API's worker threads are as many: kuzet.api.app.tune_serving_process), and
+# the overflow beyond them for the services' own threads; 15 at most, as SQLAlchemy's defaults (5 + 10) allowed,
+# but kept open instead of opened and closed per request (on SQLite each open also runs the pragmas below).
+POOL_SIZE = 12
+POOL_OVERFLOW = 3
 
 
 def utcnow() -> datetime:
@@ -82,6 +87,9 @@ def unavailable(exc: BaseException) -> bool:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    if make_url(url).database not in (None, "", ":memory:"):  # an in-memory SQLite database has a pool of its own
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         db_file = sqlite_file(url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import not_found
@@ -21,8 +21,9 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
 def list_audit(paging: KeysetPaging = Depends(), camera: Id | None = Query(None),
                action: str | None = Query(None, max_length=64), actor: str | None = Query(None, max_length=100),
                since: datetime | None = None, until: datetime | None = None,
-               who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> dict:
-    """Newest first. Without ``camera`` only auditors and platform admins may read. ``cursor`` pages by keyset."""
+               who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Response:
+    """Newest first. Without ``camera`` only auditors and platform admins may read. ``cursor`` pages by keyset.
+    The page is serialised here from the models built here (not validated again against the response model)."""
     from sqlalchemy import select
 
     with inst.db.session(readonly=True) as session:
@@ -43,7 +44,7 @@ def list_audit(paging: KeysetPaging = Depends(), camera: Id | None = Query(None)
             query = query.where(AuditRecord.at < until)
         page = paging.page_by(session, query, [AuditRecord.seq], lambda r: (r.seq,))
         page["items"] = [AuditOut.model_validate(r) for r in page["items"]]
-        return page
+    return Response(Page[AuditOut](**page).model_dump_json(), media_type="application/json")
 
 
 @router.get("/verify", response_model=AuditVerifyOut)

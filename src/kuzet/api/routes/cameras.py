@@ -74,11 +74,13 @@ def list_cameras(paging: Paging = Depends(), place_id: Id | None = None, kind: C
 
 
 @router.get("/{camera_id}", response_model=CameraOut)
-def get_camera(camera_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> CameraOut:
+def get_camera(camera_id: Id, who: Caller = Depends(caller), inst: Installation = Depends(installation)) -> Response:
+    """One camera the caller holds a grant on (404 otherwise); serialised here, like the list."""
     with inst.db.session(readonly=True) as session:
         camera = camera_for(session, who.user, camera_id)
         place = session.get(Place, camera.place_id)
-        return camera_out(camera, access.camera_rights(session, who.user, camera), place.name if place else None)
+        out = camera_out(camera, access.camera_rights(session, who.user, camera), place.name if place else None)
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.post("", response_model=CameraOut, status_code=201)

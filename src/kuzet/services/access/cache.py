@@ -1,4 +1,6 @@
-"""The caller's grants, cached per caller between requests, dropped on any change to who holds what.
+"""The caller's grants, cached per caller between requests, dropped on any change to who holds what; and beside them
+the holders of presented tokens (``TokenHolder``: which user a token signs in, until when), so that a request signs in
+without a database session of its own.
 
 A cached ``Reach`` is dropped:
 
@@ -12,6 +14,9 @@ A cached ``Reach`` is dropped:
   processes, the recorder's process and CLI commands beside them agree even on the embedded in-process bus;
 - at the latest ``MAX_AGE`` seconds after loading: the bound for a change made on another machine that has no bus
   shared with this one.
+
+A token holder is dropped the same ways (a token's revocation, or any change to it but its last-use time, counts as a
+change to who holds what), and at the token's expiry.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from kuzet.domain.access import Reach
@@ -39,13 +46,34 @@ MAX_AGE = 5.0  # seconds
 MAX_ENTRIES = 10_000
 
 
+@dataclass
+class TokenHolder:
+    """What a valid token signs in, as cached: the token record's id, expiry and last use, and the user's columns
+    (each request gets a detached ``User`` of its own built from them: ``user()``)."""
+
+    token_id: int
+    user_columns: dict[str, Any]
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    def user(self) -> Any:
+        from sqlalchemy.orm import make_transient_to_detached
+
+        from kuzet.store.models import User
+
+        user = User(**self.user_columns)
+        make_transient_to_detached(user)  # as if loaded by a session that has ended (session.merge() takes it)
+        return user
+
+
 class ReachCache:
-    """Reaches by (user id, organisation id), for one database."""
+    """Reaches by (user id, organisation id), and token holders by token digest, for one database."""
 
     def __init__(self, max_age: float = MAX_AGE, max_entries: int = MAX_ENTRIES, stamp: Path | None = None) -> None:
         self.max_age = max_age
         self.max_entries = max_entries
         self._entries: dict[tuple[int, int | None], tuple[Reach, float, datetime | None, int]] = {}
+        self._tokens: dict[str, tuple[TokenHolder, float]] = {}
         self._lock = threading.Lock()
         self.generation = 0  # bumped by every invalidation: a reach loaded before one is never stored after it
         self.hits = self.misses = self.invalidations = 0
@@ -77,13 +105,18 @@ class ReachCache:
         with self._lock:
             self._stamp_seen = self._stamp_now()
 
+    def _check_stamp(self) -> None:
+        """(Under the lock.) Drop everything if another process of this machine changed who holds what."""
+        if self.stamp is not None and (seen := self._stamp_now()) != self._stamp_seen:
+            self._stamp_seen = seen
+            self._entries.clear()
+            self._tokens.clear()
+            self.generation += 1
+            self.invalidations += 1
+
     def get(self, key: tuple[int, int | None], now: datetime) -> Reach | None:
         with self._lock:
-            if self.stamp is not None and (seen := self._stamp_now()) != self._stamp_seen:
-                self._stamp_seen = seen  # another process changed who holds what
-                self._entries.clear()
-                self.generation += 1
-                self.invalidations += 1
+            self._check_stamp()
             entry = self._entries.get(key)
             if entry is None:
                 self.misses += 1
@@ -104,14 +137,36 @@ class ReachCache:
                 self._entries.clear()
             self._entries[key] = (reach, time.monotonic(), reach.changes_after(now), generation)
 
+    def token(self, digest: str, now: datetime) -> TokenHolder | None:
+        """The cached holder of the token with this digest, unless it expired or may be stale."""
+        with self._lock:
+            self._check_stamp()
+            entry = self._tokens.get(digest)
+            if entry is None:
+                return None
+            holder, loaded = entry
+            if time.monotonic() - loaded > self.max_age or (holder.expires_at is not None and now >= holder.expires_at):
+                del self._tokens[digest]
+                return None
+            return holder
+
+    def put_token(self, digest: str, holder: TokenHolder, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self._tokens) >= self.max_entries:
+                self._tokens.clear()
+            self._tokens[digest] = (holder, time.monotonic())
+
     def invalidate(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._tokens.clear()
             self.generation += 1
             self.invalidations += 1
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses,
+        return {"entries": len(self._entries), "tokens": len(self._tokens), "hits": self.hits, "misses": self.misses,
                 "invalidations": self.invalidations}
 
 
@@ -155,18 +210,32 @@ def watch(sessions: sessionmaker, engine: Engine, stamp: Path | None = None) -> 
     models = _access_models()
     flag = FLAG
 
+    from kuzet.store.models import ApiToken
+
     def _touches(objects: Any) -> bool:
         return any(isinstance(o, models) for o in objects)
 
+    def _token_changed(session: Session) -> bool:
+        """A token revoked, deleted or changed in any way but its last-use time (noted once a minute per token:
+        no reason to drop every cached grant)."""
+        if any(isinstance(o, ApiToken) for o in session.deleted):
+            return True
+        for o in session.dirty:
+            if isinstance(o, ApiToken):
+                attrs = sa_inspect(o).attrs
+                if any(attrs[key].history.has_changes() for key in attrs.keys() if key != "last_used_at"):
+                    return True
+        return False
+
     @event.listens_for(sessions, "after_flush")
     def _after_flush(session: Session, _ctx: Any) -> None:
-        if _touches(session.new) or _touches(session.dirty) or _touches(session.deleted):
+        if _touches(session.new) or _touches(session.dirty) or _touches(session.deleted) or _token_changed(session):
             session.info[flag] = True
 
     @event.listens_for(sessions, "do_orm_execute")
     def _bulk(state: Any) -> None:
         if (state.is_update or state.is_delete) and state.bind_mapper is not None \
-                and state.bind_mapper.class_ in models:
+                and state.bind_mapper.class_ in (*models, ApiToken):
             state.session.info[flag] = True
 
     @event.listens_for(sessions, "after_commit")
