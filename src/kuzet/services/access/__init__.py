@@ -9,11 +9,16 @@ What an account may hand out to others (accounts, memberships, grants) is decide
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy import Engine, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from kuzet.domain.access import (
     ALL_RIGHTS,
@@ -202,13 +207,75 @@ def sees_every_camera(session: Session, user: User, right: Right | None = None, 
     return not session.scalar(_uncovered(tuple(prefixes)))
 
 
+# A list's page read in the list's order (keyset pages, newest first) is read off the list's order index on SQLite
+# when that walk reads at most this many rows, about page size ÷ the share of the cameras the caller sees (a page of
+# 50 from 5 % of the cameras on); else off the camera index (``camera_filter(..., page_size=)``). Measured in the
+# sixth pass of issue 16 (docs/benchmarks.md).
+ORDER_WALK_ROWS = 1_000
+SHARE_MAX_AGE = 60.0  # seconds a counted share is reused (it only chooses a plan: a stale one is never wrong)
+
+_shares: WeakKeyDictionary[Engine, dict[tuple, tuple[float, float]]] = WeakKeyDictionary()
+_shares_lock = threading.Lock()
+
+
+def camera_share(session: Session, user: User, right: Right | None = None, now: datetime | None = None) -> float:
+    """The share (0–1) of the installation's cameras the caller sees with ``right``. Counted in one statement (the
+    reach's cameras on the place-path and camera indexes, and all cameras) and reused for ``SHARE_MAX_AGE`` seconds
+    per reach and database, and until the reach cache's next invalidation: a list request does not count again."""
+    if is_platform_admin(user):
+        return 1.0
+    at = now or utcnow()
+    the_reach = reach(session, user, now)
+    prefixes, ids = the_reach.place_prefixes(right, at), the_reach.camera_ids(right, at)
+    if not prefixes and not ids:
+        return 0.0
+    engine = session.get_bind()
+    cache = cache_of(engine)
+    key = (tuple(sorted(prefixes)), tuple(sorted(ids)), cache.generation if cache is not None else None)
+    with _shares_lock:
+        memo = _shares.setdefault(engine, {})
+        found = memo.get(key)
+    if found is not None and time.monotonic() - found[1] <= SHARE_MAX_AGE:
+        return found[0]
+    seen, total = session.execute(select(
+        select(func.count()).select_from(Camera).where(camera_scope(the_reach, right, at)).scalar_subquery(),
+        select(func.count()).select_from(Camera).scalar_subquery())).one()
+    share = seen / total if total else 0.0
+    with _shares_lock:
+        if len(memo) >= 10_000:
+            memo.clear()
+        memo[key] = (share, time.monotonic())
+    return share
+
+
+def _not_indexed(column):  # noqa: ANN001, ANN202
+    """``+column``: the same value, but SQLite will not serve a condition on it from the column's index (the unary
+    ``+`` is SQLite's documented way to disqualify a term from an index; SQLAlchemy has no operator for it)."""
+    return UnaryExpression(column.expression if hasattr(column, "expression") else column,
+                           operator=operators.custom_op("+"), type_=column.type)
+
+
 def camera_filter(session: Session, user: User, column, right: Right | None = None,  # noqa: ANN001
-                  now: datetime | None = None):  # noqa: ANN201
+                  now: datetime | None = None, *, page_size: int | None = None):  # noqa: ANN201
     """SQL on a camera id ``column`` (``events.camera_id``): the cameras the caller may see with ``right``; None
-    when the caller sees every camera (no condition at all, see ``sees_every_camera``)."""
+    when the caller sees every camera (no condition at all, see ``sees_every_camera``).
+
+    ``page_size``: the condition is for a page of that many rows of a list read in its own order (a keyset page,
+    newest first). On SQLite the plan then follows the share of the cameras the caller sees: walking the list's
+    order index reads about ``page_size ÷ share`` rows, each checked against the caller's cameras, and stops at the
+    page's end; the camera index reads every row of every visible camera and sorts them (``share × the table``).
+    When the walk reads at most ``ORDER_WALK_ROWS`` rows (a district unit: 5 % of the city and more for a page of
+    50) the condition is put on ``+column``, which SQLite does not serve from the column's index, so the order index
+    drives the page; a caller who sees few cameras (a resident) keeps the camera index, which reads just their rows
+    where the walk could read the whole table. PostgreSQL chooses between the two by itself and gets the plain
+    condition. The rows are the same either way."""
     if sees_every_camera(session, user, right, now):
         return None
-    return column.in_(select(Camera.id).where(camera_scope(reach(session, user, now), right, now)))
+    cameras = select(Camera.id).where(camera_scope(reach(session, user, now), right, now))
+    if page_size and session.get_bind().dialect.name == "sqlite" \
+            and page_size <= ORDER_WALK_ROWS * camera_share(session, user, right, now):
+        return _not_indexed(column).in_(cameras)
+    return column.in_(cameras)
 
 
 def visible_cameras(user: User, right: Right | None = None, now: datetime | None = None,
