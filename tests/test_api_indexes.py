@@ -130,7 +130,7 @@ def test_pages_of_every_camera_walk_the_order_index(demo_inst: Installation, dem
     assert not sorts, "\n\n".join(sorts)
 
 
-# The plan by the caller's share of the cameras (SQLite; issue 16, sixth pass): in a city of 300 cameras and 30,000
+# The plan by the caller's share of the cameras (SQLite; issue 16, seventh pass): in a city of 300 cameras and 30,000
 # events the district unit sees 150 and the resident 2. A district's keyset page walks the order index (a page reads
 # ~2 rows per row it keeps) instead of reading its cameras' rows by the camera index and sorting them; a resident's
 # stays on the camera index (the walk could read the whole table for their two cameras). The district's 150 alarms

@@ -208,11 +208,13 @@ def sees_every_camera(session: Session, user: User, right: Right | None = None, 
 
 
 # A list's page read in the list's order (keyset pages, newest first), on SQLite: walking the list's order index reads
-# about page size ÷ share rows (the share of the cameras the caller sees), each checked against the caller's cameras;
-# the camera index costs a seek and a few rows per visible camera (SQLite leaves each camera's range once it cannot
-# make the page). The walk is chosen when it reads at most this many rows per visible camera: measured crossovers
-# (issue 16, sixth pass, docs/benchmarks.md) ~4 % of 10,000 cameras and ~13 % of 1,000 for a page of 50.
-ORDER_WALK_ROWS_PER_CAMERA = 2
+# about page size × cameras ÷ seen rows, each checked against the caller's cameras; the camera index costs a seek and
+# a few rows per visible camera (SQLite leaves each camera's range once it cannot make the page) and about as much
+# per camera as the walk per row. The walk is chosen when it reads at most this many rows per visible camera: for a
+# page of 50, a caller who sees ≥ 22 % of 1,000 cameras or ≥ 7 % of 10,000. Measured in issue 16's seventh pass
+# (docs/benchmarks.md): a district of 500 cameras gained with the walk at 1,000 cameras (100 rows) and lost at
+# 10,000 (1,000 rows).
+ORDER_WALK_ROWS_PER_CAMERA = 1
 SHARE_MAX_AGE = 60.0  # seconds a counted share is reused (it only chooses a plan: a stale one is never wrong)
 
 _shares: WeakKeyDictionary[Engine, dict[tuple, tuple[tuple[int, int], float]]] = WeakKeyDictionary()
@@ -263,8 +265,8 @@ def camera_filter(session: Session, user: User, column, right: Right | None = No
     newest first). On SQLite the plan then follows the share of the cameras the caller sees: walking the list's
     order index reads about ``page_size ÷ share`` rows, each checked against the caller's cameras, and stops at the
     page's end; the camera index seeks every visible camera's rows and sorts what may make the page. When the walk
-    reads at most ``ORDER_WALK_ROWS_PER_CAMERA`` rows per visible camera (a district unit: ~5 % of a 10,000 camera
-    city for a page of 50, ~16 % of a 1,000 camera one) the condition is put on ``+column``, which SQLite does not
+    reads at most ``ORDER_WALK_ROWS_PER_CAMERA`` rows per visible camera (for a page of 50: ≥ 7 % of a 10,000
+    camera city, ≥ 22 % of a 1,000 camera one) the condition is put on ``+column``, which SQLite does not
     serve from the column's index, so the order index drives the page; a caller who sees few cameras (a resident)
     keeps the camera index, which reads just their rows where the walk could read the whole table. PostgreSQL
     chooses between the two by itself and gets the plain condition. The rows are the same either way."""
