@@ -128,3 +128,71 @@ def test_pages_of_every_camera_walk_the_order_index(demo_inst: Installation, dem
                 sorts.append(f"{url}: the page is sorted, not read off an index\n{statement}\n{plan}")
         conn.rollback()
     assert not sorts, "\n\n".join(sorts)
+
+
+# The plan by the caller's share of the cameras (SQLite; issue 16, seventh pass): in a city of 300 cameras and 30,000
+# events the district unit sees 150 and the resident 2. A district's keyset page walks the order index (a page reads
+# ~2 rows per row it keeps) instead of reading its cameras' rows by the camera index and sorting them; a resident's
+# stays on the camera index (the walk could read the whole table for their two cameras). The district's 150 alarms
+# are paged by 20. PostgreSQL gets the plain condition and chooses itself.
+SHARE_PAGES = [
+    ("district", "/api/v1/events?limit=50&cursor=", "events", "ix_events_start_id"),
+    ("district", "/api/v1/alarms?limit=20&cursor=", "alarms", "ix_alarms_rank_raised_id"),
+    ("resident", "/api/v1/events?limit=50&cursor=", "events", "ix_events_camera_start"),
+]
+
+
+def _pages(client: TestClient, headers: dict[str, str], url: str) -> list[dict]:
+    """Every page of a keyset list, following its cursors."""
+    pages, cursor = [], ""
+    while cursor is not None and len(pages) < 50:
+        response = client.get(url.replace("cursor=", f"cursor={cursor}"), headers=headers)
+        assert response.status_code == 200, (url, response.text)
+        pages.append(response.json())
+        cursor = pages[-1]["next_cursor"]
+    return pages
+
+
+def test_list_plans_follow_the_callers_share_of_the_cameras(inst: Installation, client: TestClient,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from kuzet.bench.api import PASSWORD, generate_city
+    from kuzet.services import access
+
+    city = generate_city(inst, 0.03)
+    assert len(city.camera_ids) == 300 and len(city.district_cameras[0]) == 150 and city.resident_cameras == [1, 2]
+    sqlite = inst.db.engine.dialect.name == "sqlite"
+    headers = {u: login(client, u, PASSWORD) for u in ("district", "resident")}
+    statements: list[tuple[str, object]] = []
+    current = {"table": ""}
+
+    def _record(_conn, _cursor, statement, params, _context, _many) -> None:  # noqa: ANN001
+        if f"FROM {current['table']}" in statement and "ORDER BY" in statement and "LIMIT" in statement:
+            statements.append((statement, params))
+
+    for username, url, table, index in SHARE_PAGES:
+        # the same pages, every one of them, whichever index drives them (the cursors too)
+        with monkeypatch.context() as m:
+            m.setattr(access, "ORDER_WALK_ROWS_PER_CAMERA", 0)  # never walk the order index for a filtered caller
+            by_camera_index = _pages(client, headers[username], url)
+        statements.clear()
+        current["table"] = table
+        event.listen(inst.db.engine, "before_cursor_execute", _record)
+        try:
+            pages = _pages(client, headers[username], url)
+        finally:
+            event.remove(inst.db.engine, "before_cursor_execute", _record)
+        assert pages == by_camera_index, url
+        assert len(pages) > 1 and all(p["items"] for p in pages), url  # several full pages, not an empty answer
+        statement, params = statements[0]  # the first page's SELECT
+        with inst.db.engine.connect() as conn:
+            if sqlite:
+                plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+                driver = plan.splitlines()[0]  # the outer loop: the index that drives the page
+                assert index in driver, f"{username} {url}: expected {index}\n{statement}\n{plan}"
+                assert ("TEMP B-TREE" in plan) == (index == "ix_events_camera_start"), plan  # sorted only then
+            else:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
+                assert "(+ " not in statement, statement  # the plain condition: PostgreSQL picks its plan itself
+                assert f"Seq Scan on {table}" not in plan, plan
+                conn.rollback()

@@ -73,7 +73,9 @@ def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None =
         if s not in set(AlarmState):
             raise ApiError(422, f"state must be one of {', '.join(AlarmState)}")
     with inst.db.session(readonly=True) as session:
-        query = alarm_service.visible_alarms(who.user, session).with_only_columns(*alarm_service.ALARM_COLUMNS)
+        # keyset pages: the plan may follow the caller's share of the cameras (access.camera_filter)
+        query = (alarm_service.visible_alarms(who.user, session, page_size=paging.limit if paging.keyset else None)
+                 .with_only_columns(*alarm_service.ALARM_COLUMNS))
         if state:
             query = query.where(Alarm.state.in_(state))
         if camera is not None:

@@ -171,7 +171,8 @@ def search_events(camera: list[Id] = Query(default=[], max_length=100), place: I
         try:
             query = events_service.search(session, who.user, camera_ids=camera, place_id=place,
                                           start=_ts(start, "start"), end=_ts(end, "end"), kind=kind, label=label,
-                                          plate=plate, fuzzy=fuzzy, zone=zone)
+                                          plate=plate, fuzzy=fuzzy, zone=zone,
+                                          page_size=paging.limit if paging.keyset else None)
         except events_service.EventError as exc:
             raise ApiError(422, str(exc)) from None
         # the page's columns as rows (no ORM objects), its cameras' names in one statement

@@ -9,11 +9,16 @@ What an account may hand out to others (accounts, memberships, grants) is decide
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy import Engine, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from kuzet.domain.access import (
     ALL_RIGHTS,
@@ -202,13 +207,89 @@ def sees_every_camera(session: Session, user: User, right: Right | None = None, 
     return not session.scalar(_uncovered(tuple(prefixes)))
 
 
+# A list's page read in the list's order (keyset pages, newest first), on SQLite: walking the list's order index reads
+# about page size × cameras ÷ seen rows, each checked against the caller's cameras; the camera index costs a seek and
+# a few rows per visible camera (SQLite leaves each camera's range once it cannot make the page) and about as much
+# per camera as the walk per row. The walk is chosen when it reads at most this many rows per visible camera: for a
+# page of 50, a caller who sees ≥ 22 % of 1,000 cameras or ≥ 7 % of 10,000. Measured in issue 16's seventh pass
+# (docs/benchmarks.md): a district of 500 cameras gained with the walk at 1,000 cameras (100 rows) and lost at
+# 10,000 (1,000 rows).
+ORDER_WALK_ROWS_PER_CAMERA = 1
+SHARE_MAX_AGE = 60.0  # seconds a counted share is reused (it only chooses a plan: a stale one is never wrong)
+
+_shares: WeakKeyDictionary[Engine, dict[tuple, tuple[tuple[int, int], float]]] = WeakKeyDictionary()
+_shares_lock = threading.Lock()
+
+
+def camera_share(session: Session, user: User, right: Right | None = None,
+                 now: datetime | None = None) -> tuple[int, int]:
+    """How many cameras the caller sees with ``right``, and how many the installation has. Counted in one statement
+    (the reach's cameras on the place-path and camera indexes, and all cameras) and reused for ``SHARE_MAX_AGE``
+    seconds per reach and database, and until the reach cache's next invalidation: a list request does not count
+    again. It only chooses a plan (``camera_filter``)."""
+    at = now or utcnow()
+    the_reach = reach(session, user, now)
+    prefixes, ids = the_reach.place_prefixes(right, at), the_reach.camera_ids(right, at)
+    engine = session.get_bind()
+    cache = cache_of(engine)
+    key = (tuple(sorted(prefixes)), tuple(sorted(ids)), cache.generation if cache is not None else None)
+    with _shares_lock:
+        memo = _shares.setdefault(engine, {})
+        found = memo.get(key)
+    if found is not None and time.monotonic() - found[1] <= SHARE_MAX_AGE:
+        return found[0]
+    seen, total = session.execute(select(
+        select(func.count()).select_from(Camera).where(camera_scope(the_reach, right, at)).scalar_subquery(),
+        select(func.count()).select_from(Camera).scalar_subquery())).one()
+    with _shares_lock:
+        if len(memo) >= 10_000:
+            memo.clear()
+        memo[key] = ((seen, total), time.monotonic())
+    return seen, total
+
+
+def _not_indexed(column):  # noqa: ANN001, ANN202
+    """``+column``: the same value, but SQLite will not serve a condition on it from the column's index (the unary
+    ``+`` is SQLite's documented way to disqualify a term from an index; SQLAlchemy has no operator for it)."""
+    return UnaryExpression(column.expression if hasattr(column, "expression") else column,
+                           operator=operators.custom_op("+"), type_=column.type)
+
+
 def camera_filter(session: Session, user: User, column, right: Right | None = None,  # noqa: ANN001
-                  now: datetime | None = None):  # noqa: ANN201
-    """SQL on a camera id ``column`` (``events.camera_id``): the cameras the caller may see with ``right``; None
-    when the caller sees every camera (no condition at all, see ``sees_every_camera``)."""
+                  now: datetime | None = None, *, page_size: int | None = None):  # noqa: ANN201
+    """SQL on a camera id ``column`` (``events.camera_id``, a foreign key to the cameras that cascades): the cameras
+    the caller may see with ``right``; None when the caller sees every camera (no condition at all, see
+    ``sees_every_camera``).
+
+    ``page_size``: the condition is for a page of that many rows of a list read in its own order (a keyset page,
+    newest first). On SQLite the plan then follows the share of the cameras the caller sees: walking the list's
+    order index reads about ``page_size ÷ share`` rows, each checked against the caller's cameras, and stops at the
+    page's end; the camera index seeks every visible camera's rows and sorts what may make the page. When the walk
+    reads at most ``ORDER_WALK_ROWS_PER_CAMERA`` rows per visible camera (for a page of 50: ≥ 7 % of a 10,000
+    camera city, ≥ 22 % of a 1,000 camera one) the condition is put on ``+column``, which SQLite does not
+    serve from the column's index, so the order index drives the page; a caller who sees few cameras (a resident)
+    keeps the camera index, which reads just their rows where the walk could read the whole table. PostgreSQL
+    chooses between the two by itself and gets the plain condition. The rows are the same either way."""
     if sees_every_camera(session, user, right, now):
         return None
-    return column.in_(select(Camera.id).where(camera_scope(reach(session, user, now), right, now)))
+    the_reach, at = reach(session, user, now), now or utcnow()
+    if not the_reach.place_prefixes(right, at):
+        # cameras granted one by one (a resident): their ids straight on the column, so the planner knows how few
+        # they are (SQLite walked the order index for a subquery of two ids). The same rows: every row's camera
+        # exists (a foreign key that cascades).
+        cameras = the_reach.camera_ids(right, at)
+    else:
+        cameras = select(Camera.id).where(camera_scope(the_reach, right, at))
+    if page_size and session.get_bind().dialect.name == "sqlite" and _walk_order(session, user, right, now, page_size):
+        return _not_indexed(column).in_(cameras)
+    return column.in_(cameras)
+
+
+def _walk_order(session: Session, user: User, right: Right | None, now: datetime | None, page_size: int) -> bool:
+    """Whether walking the order index (~ page size × cameras ÷ seen rows) costs less than the camera index
+    (~ a few rows per seen camera): ``ORDER_WALK_ROWS_PER_CAMERA``."""
+    seen, total = camera_share(session, user, right, now)
+    return seen > 0 and page_size * total / seen <= ORDER_WALK_ROWS_PER_CAMERA * seen
 
 
 def visible_cameras(user: User, right: Right | None = None, now: datetime | None = None,

@@ -177,13 +177,16 @@ def close_dangling(session: Session, camera_ids: list[int] | None = None) -> int
 
 # --- reading --------------------------------------------------------------------------------------------------------
 
-def visible_events(user: User, right: Right = Right.VIEW_ARCHIVE, session: Session | None = None) -> Select:
+def visible_events(user: User, right: Right = Right.VIEW_ARCHIVE, session: Session | None = None, *,
+                   page_size: int | None = None) -> Select:
     """Events of the cameras the user may see in the archive (a detection shows what the camera recorded). With
     ``session``, the cameras come from the caller's cached reach, and a caller who sees every camera (the control
-    centre) gets no camera condition at all: the newest events come straight off ``ix_events_start_id``."""
+    centre) gets no camera condition at all: the newest events come straight off ``ix_events_start_id``. With
+    ``page_size`` (a keyset page of that many, newest first), a caller who sees a large share of the cameras has
+    that index walked too on SQLite (see ``access.camera_filter``)."""
     query = select(Event)
     if session is not None:
-        condition = access.camera_filter(session, user, Event.camera_id, right)
+        condition = access.camera_filter(session, user, Event.camera_id, right, page_size=page_size)
         return query if condition is None else query.where(condition)
     if access.is_platform_admin(user):
         return query
@@ -192,10 +195,12 @@ def visible_events(user: User, right: Right = Right.VIEW_ARCHIVE, session: Sessi
 
 def search(session: Session, user: User, *, camera_ids: Iterable[int] | None = None, place_id: int | None = None,
            start: datetime | None = None, end: datetime | None = None, kind: str | None = None,
-           label: str | None = None, plate: str | None = None, fuzzy: bool = False, zone: str | None = None) -> Select:
+           label: str | None = None, plate: str | None = None, fuzzy: bool = False, zone: str | None = None,
+           page_size: int | None = None) -> Select:
     """Events matching every given filter, newest first. ``plate`` is a prefix of the normalised plate, or with
-    ``fuzzy`` any plate within one OCR-style edit of it."""
-    query = visible_events(user, session=session)
+    ``fuzzy`` any plate within one OCR-style edit of it. ``page_size``: the query serves keyset pages of that many
+    (the plan may then follow the caller's share of the cameras, see ``access.camera_filter``)."""
+    query = visible_events(user, session=session, page_size=page_size)
     camera_ids = list(camera_ids or [])
     if camera_ids:
         query = query.where(Event.camera_id.in_(camera_ids))
