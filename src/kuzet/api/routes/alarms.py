@@ -17,8 +17,7 @@ from pydantic import BaseModel, Field
 from kuzet.api.deps import Caller, caller, installation, websocket_token, websocket_user
 from kuzet.api.errors import ApiError, not_found
 from kuzet.api.live_access import AccessWatch, guarded
-from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, errors
-from kuzet.api.routes.lists import json_page, page_rows
+from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, errors, json_response
 from kuzet.api.schemas import Latitude, Longitude, unset
 from kuzet.domain.access import Right, Role
 from kuzet.domain.crime import OFFENCE_TYPES
@@ -86,10 +85,10 @@ def list_alarms(state: list[AlarmState] = Query(default=[]), camera: Id | None =
         rank = alarm_rank()  # the expression of the index ix_alarms_rank_raised_id, spelled the same
         query = query.order_by(rank.desc(), Alarm.raised_at.desc(), Alarm.id.desc())
         # the page's columns as rows, then its routes, cameras with places, events and hot-list entries as rows
-        page = page_rows(paging, session, query, [rank, Alarm.raised_at, Alarm.id],
-                         lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id))
+        page = paging.page_by(session, query, [rank, Alarm.raised_at, Alarm.id],
+                              lambda a: (PRIORITY_RANK.get(a.priority, 0), a.raised_at, a.id), rows=True)
         page["items"] = alarm_service.alarms_out(session, page["items"])
-    return json_page(page)
+    return json_response(page)
 
 
 @router.get("/alarms/{alarm_id}")

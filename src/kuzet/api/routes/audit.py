@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import not_found
-from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, camera_for
+from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, camera_for, json_response
 from kuzet.api.schemas import AuditOut, AuditVerifyOut, Page
 from kuzet.installation import Installation
 from kuzet.services import access
@@ -44,7 +44,7 @@ def list_audit(paging: KeysetPaging = Depends(), camera: Id | None = Query(None)
             query = query.where(AuditRecord.at < until)
         page = paging.page_by(session, query, [AuditRecord.seq], lambda r: (r.seq,))
         page["items"] = [AuditOut.model_validate(r) for r in page["items"]]
-    return Response(Page[AuditOut](**page).model_dump_json(), media_type="application/json")
+    return json_response(Page[AuditOut](**page))
 
 
 @router.get("/verify", response_model=AuditVerifyOut)

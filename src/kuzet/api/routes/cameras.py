@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from kuzet.api.deps import Caller, caller, installation
 from kuzet.api.errors import ApiError, not_found, rejected_rows
 from kuzet.api.limits import spool
-from kuzet.api.routes.common import ERRORS, Id, Paging, camera_for, errors
+from kuzet.api.routes.common import ERRORS, Id, Paging, camera_for, errors, json_response
 from kuzet.api.schemas import CameraIn, CameraKind, CameraOut, CameraPatch, Page
 from kuzet.domain.access import Right
 from kuzet.installation import Installation
@@ -55,8 +55,7 @@ def list_cameras(paging: Paging = Depends(), place_id: Id | None = None, kind: C
         if place_id is not None:
             root = session.get(Place, place_id)
             if root is None:
-                return Response(Page[CameraOut](items=[], total=0, limit=paging.limit, offset=paging.offset)
-                                .model_dump_json(), media_type="application/json")
+                return json_response(Page[CameraOut](items=[], total=0, limit=paging.limit, offset=paging.offset))
             query = query.where(Camera.place_id.in_(
                 select(Place.id).where(Place.path.startswith(root.path, autoescape=True))))
         if kind:
@@ -70,7 +69,7 @@ def list_cameras(paging: Paging = Depends(), place_id: Id | None = None, kind: C
                                           paths={i: path for i, (_name, path) in places.items()})
         page["items"] = [camera_out(c, rights[c.id], places[c.place_id][0] if c.place_id in places else None)
                          for c in cameras]
-    return Response(Page[CameraOut](**page).model_dump_json(), media_type="application/json")
+    return json_response(Page[CameraOut](**page))
 
 
 @router.get("/{camera_id}", response_model=CameraOut)
@@ -80,7 +79,7 @@ def get_camera(camera_id: Id, who: Caller = Depends(caller), inst: Installation 
         camera = camera_for(session, who.user, camera_id)
         place = session.get(Place, camera.place_id)
         out = camera_out(camera, access.camera_rights(session, who.user, camera), place.name if place else None)
-    return Response(out.model_dump_json(), media_type="application/json")
+    return json_response(out)
 
 
 @router.post("", response_model=CameraOut, status_code=201)

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import Query
+from fastapi import Query, Response
+from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
@@ -52,15 +54,26 @@ def media(*types: str, description: str = "The file") -> dict[int | str, dict[st
 ERRORS = errors(400, 401, 403, 404, 409, 422)
 
 
+def json_response(value: BaseModel | dict) -> Response:
+    """``value`` as the JSON FastAPI would answer for it (pydantic's serialiser: times in ISO 8601 with ``Z``), written
+    once in the route's thread. A route that returns a model or a dict gets it validated once more against its
+    response model in another worker thread: on the long lists that was most of a page's CPU (docs/benchmarks.md,
+    issue 16). Such routes keep ``response_model`` for the OpenAPI description and answer this."""
+    body = value.model_dump_json() if isinstance(value, BaseModel) else to_json(value)
+    return Response(body, media_type="application/json")
+
+
 class Paging:
     def __init__(self, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)) -> None:
         self.limit = limit
         self.offset = offset
 
-    def page(self, session: Session, query: Select, convert=lambda x: x) -> dict:  # noqa: ANN001
-        """One page and the total: two statements, whatever the page's size."""
+    def page(self, session: Session, query: Select, convert=lambda x: x, rows: bool = False) -> dict:  # noqa: ANN001
+        """One page and the total: two statements, whatever the page's size. ``rows``: ``query`` selects columns
+        and the items are its rows (no ORM objects built: the alarm and event lists)."""
         total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-        items = session.scalars(query.limit(self.limit).offset(self.offset)).all()
+        query = query.limit(self.limit).offset(self.offset)
+        items = session.execute(query).all() if rows else session.scalars(query).all()
         return {"items": [convert(i) for i in items], "total": total, "limit": self.limit, "offset": self.offset}
 
 
@@ -81,11 +94,11 @@ class KeysetPaging(Paging):
         return self.cursor is not None
 
     def page_by(self, session: Session, query: Select, keys: list[Any],
-                key_of: Callable[[Any], tuple]) -> dict:
+                key_of: Callable[[Any], tuple], rows: bool = False) -> dict:
         """A page of ``query`` ordered by ``keys`` (all descending, the last one unique). Offset pages as
-        ``page``; keyset pages continue after the row the cursor names."""
+        ``page``; keyset pages continue after the row the cursor names (one statement). ``rows`` as for ``page``."""
         if not self.keyset:
-            return self.page(session, query)
+            return self.page(session, query, rows=rows)
         if self.offset:
             raise ApiError(422, "give either cursor or offset, not both")
         if self.cursor:
@@ -95,11 +108,12 @@ class KeysetPaging(Paging):
                     raise ApiError(422, "cursor is not one this list gave (pass a page's next_cursor, or empty for "
                                         "the first page)")
             query = query.where(tuple_(*keys) < tuple_(*after))
-        rows = session.scalars(query.limit(self.limit + 1)).all()
-        more = len(rows) > self.limit
-        rows = rows[: self.limit]
-        return {"items": list(rows), "total": None, "limit": self.limit, "offset": 0,
-                "next_cursor": encode_cursor(key_of(rows[-1])) if more and rows else None}
+        query = query.limit(self.limit + 1)
+        items = list(session.execute(query).all() if rows else session.scalars(query).all())
+        more = len(items) > self.limit
+        items = items[: self.limit]
+        return {"items": items, "total": None, "limit": self.limit, "offset": 0,
+                "next_cursor": encode_cursor(key_of(items[-1])) if more and items else None}
 
 
 def _fits(key: Any, value: Any) -> bool:

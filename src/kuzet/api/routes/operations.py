@@ -15,8 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from kuzet.api.deps import Caller, caller, installation, media_caller, running
 from kuzet.api.errors import ApiError, error_body, not_found
 from kuzet.api.limits import spool
-from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, Paging, camera_for, errors, media
-from kuzet.api.routes.lists import json_page, page_rows
+from kuzet.api.routes.common import ERRORS, Id, KeysetPaging, Paging, camera_for, errors, json_response, media
 from kuzet.api.routes.watching import audit_view
 from kuzet.api.schemas import unset
 from kuzet.domain.access import Right
@@ -176,10 +175,10 @@ def search_events(camera: list[Id] = Query(default=[], max_length=100), place: I
         except events_service.EventError as exc:
             raise ApiError(422, str(exc)) from None
         # the page's columns as rows (no ORM objects), its cameras' names in one statement
-        page = page_rows(paging, session, query.with_only_columns(*events_service.EVENT_COLUMNS),
-                         [Event.start_at, Event.id], lambda e: (e.start_at, e.id))
+        page = paging.page_by(session, query.with_only_columns(*events_service.EVENT_COLUMNS),
+                              [Event.start_at, Event.id], lambda e: (e.start_at, e.id), rows=True)
         page["items"] = events_service.events_out(session, page["items"])
-    return json_page(page)
+    return json_response(page)
 
 
 def _event_for(session: Any, who: Caller, event_id: int) -> Event:
