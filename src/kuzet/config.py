@@ -229,7 +229,7 @@ class BodycamsConfig(BaseModel):
     settle_seconds: float = Field(10, ge=0, le=3600, description="A watched file is taken once unchanged this long")
     scan_seconds: float = Field(15, gt=0, le=3600, description="How often the watch folder is looked at")
     ingest_workers: int = Field(0, ge=0, le=64, description="Watched files read (hashed and indexed) at once; "
-                                "0: one per core")
+                                "0: two per core")
     max_file_bytes: int = Field(64 << 30, ge=1 << 20, description="Largest file one upload may announce")
     upload_expiry_hours: int = Field(72, ge=1, le=24 * 30, description="An unfinished upload is dropped after this")
     position_posts_per_minute: int = Field(60, ge=1, le=6000, description="Live GPS posts a dash camera may make")
@@ -461,7 +461,7 @@ check_seconds = 60       # how often agreements expire and unpaid flats are susp
 # Docking stations that copy files locally put them into <watch_dir>/<device serial>/ (GPX/NMEA side files beside).
 # watch_dir = "/srv/kuzet-dock"
 settle_seconds = 10      # a watched file is taken once it has not changed this long
-ingest_workers = 0       # watched files hashed at once (a dock offloads several devices together); 0: one per core
+ingest_workers = 0       # watched files hashed at once (a dock offloads several devices together); 0: two per core
 upload_expiry_hours = 72 # an unfinished resumable upload is dropped after this
 position_posts_per_minute = 60  # a patrol car's live GPS posts (with its push key), per device
 max_fixes_per_post = 600        # GPS fixes in one such post (a modem sends what it kept while offline)
