@@ -8,6 +8,7 @@ verifications at once; others wait up to ``HASH_WAIT_SECONDS`` and then fail wit
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import secrets
@@ -491,17 +492,12 @@ def cached_token_user(db: Database, token: str) -> User | None:
     return holder.user()
 
 
+@functools.cache
 def _user_column_attrs() -> tuple:
-    """The User's column attributes (computed once the mappers are configured)."""
-    global _user_columns
-    if _user_columns is None:
-        from sqlalchemy import inspect as sa_inspect
+    """The User's column attributes (computed once, after the mappers are configured)."""
+    from sqlalchemy import inspect as sa_inspect
 
-        _user_columns = tuple(sa_inspect(User).column_attrs)
-    return _user_columns
-
-
-_user_columns: tuple | None = None
+    return tuple(sa_inspect(User).column_attrs)
 
 
 def _note_use(db: Database, token_id: int) -> datetime:
